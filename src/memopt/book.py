@@ -1,0 +1,225 @@
+"""Tools for the book itself: paired notebooks, their execution, the scorecard, the build cache.
+
+The MyST-Markdown file of a chapter is its source; the ``.ipynb`` beside it (jupytext pairing
+``ipynb,md:myst``) holds the same code and the stored outputs that nbval compares against. The
+scorecard page is generated from the claim records (output metadata
+:data:`memopt.claims.CLAIM_KEY`) in those stored outputs, never typed by hand.
+
+    python -m memopt.book execute [book/stochastic/sgd.md ...]   # md -> executed ipynb
+    python -m memopt.book scorecard [--check] [--from DIR]       # write (or verify) scorecard.md
+    python -m memopt.book check                                  # pairing, execution, scorecard
+    python -m memopt.book seed-cache                             # stored outputs -> build cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from memopt.claims import CLAIM_KEY, FAIL, NOT_REPRODUCED, PASS
+
+BOOK = Path("book")
+SCORECARD = "scorecard.md"
+BUILD_CACHE = Path("_build/.jupyter_cache")
+NOTEBOOK_MARKER = re.compile(r"^---\s*\n.*?format_name:\s*myst.*?\n---", re.S)
+
+
+def notebook_sources(book: Path = BOOK) -> list[Path]:
+    """The chapters that are notebooks: MyST-Markdown files with a jupytext header."""
+    return sorted(p for p in Path(book).rglob("*.md") if NOTEBOOK_MARKER.match(p.read_text()))
+
+
+def code_cells(path: Path) -> list[str]:
+    """The source of every code cell of a notebook (.md or .ipynb), stripped."""
+    import jupytext  # noqa: PLC0415 - a book-building dependency, not a library one
+
+    notebook = jupytext.read(path)
+    return [cell.source.strip() for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def pairing_problems(book: Path = BOOK) -> list[str]:
+    """What is wrong with the paired notebooks: a missing or stale .ipynb, unexecuted cells,
+    stored errors. An empty list means every .ipynb holds its .md's code, fully executed."""
+    import nbformat  # noqa: PLC0415
+
+    problems = []
+    for md in notebook_sources(book):
+        ipynb = md.with_suffix(".ipynb")
+        if not ipynb.exists():
+            problems.append(f"{md}: no paired {ipynb.name} (run: python -m memopt.book execute {md})")
+            continue
+        if code_cells(md) != code_cells(ipynb):
+            problems.append(f"{ipynb}: code differs from {md.name} (run: python -m memopt.book execute {md})")
+            continue
+        cells = [c for c in nbformat.read(ipynb, as_version=4).cells if c.cell_type == "code"]
+        if any(c.get("execution_count") is None for c in cells):
+            problems.append(f"{ipynb}: not fully executed, so nbval would compare nothing")
+        if any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", [])):
+            problems.append(f"{ipynb}: stored outputs contain an error")
+    return problems
+
+
+def execute(sources: list[Path], timeout: int = 600) -> None:
+    """Execute each chapter's .md from scratch and store the result as its paired .ipynb."""
+    import jupytext  # noqa: PLC0415
+    from nbclient import NotebookClient  # noqa: PLC0415
+
+    for md in sources:
+        md = Path(md)
+        notebook = jupytext.read(md)
+        print(f"executing {md}", file=sys.stderr)
+        # No timing metadata: the stored notebook then changes only when its outputs do.
+        NotebookClient(
+            notebook, timeout=timeout, record_timing=False,
+            resources={"metadata": {"path": str(md.parent)}},
+        ).execute()
+        jupytext.write(notebook, md.with_suffix(".ipynb"), fmt="ipynb")
+
+
+def claim_records(ipynb: Path) -> list[dict]:
+    """The claim records in a notebook's stored outputs, in order."""
+    import nbformat  # noqa: PLC0415
+
+    records = []
+    for cell in nbformat.read(ipynb, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get(CLAIM_KEY)
+            if record is not None:
+                records.append(dict(record))
+    return records
+
+
+def chapter_title(md: Path) -> str:
+    for line in md.read_text().splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return md.stem
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|$#])")
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (no emphasis, math or column breaks)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def scorecard_markdown(book: Path = BOOK, notebooks_dir: Path | None = None) -> str:
+    """The scorecard page for the claims recorded in the chapters' stored notebooks.
+
+    ``notebooks_dir`` reads executed notebooks from elsewhere (a build's ``jupyter_execute``
+    folder, mirroring ``book/``'s layout) instead of the committed .ipynb files.
+    """
+    book = Path(book)
+    mark = {PASS: "✅ pass", NOT_REPRODUCED: "⚠️ not reproduced", FAIL: "❌ fail"}
+    overview, sections, reasons = [], [], []
+    totals = dict.fromkeys(mark, 0)
+    for md in notebook_sources(book):
+        relative = md.relative_to(book)
+        ipynb = (Path(notebooks_dir) / relative if notebooks_dir else md).with_suffix(".ipynb")
+        if not ipynb.exists():
+            raise FileNotFoundError(f"{ipynb} is missing: execute the chapter first")
+        title = _cell(chapter_title(md))
+        counts = dict.fromkeys(mark, 0)
+        rows = []
+        for record in claim_records(ipynb):
+            counts[record["status"]] += 1
+            status = mark[record["status"]]
+            if "reason" in record:
+                reasons.append(f"{len(reasons) + 1}. {_cell(record['claim'])}: {_cell(record['reason'])}")
+                status += f" (note {len(reasons)})"
+            rows.append(f"| {_cell(record['claim'])} <br> *{_cell(record['source'])}* | "
+                        f"{_cell(record['expected'])} | {_cell(record['measured'])} | {status} |")
+        for status, count in counts.items():
+            totals[status] += count
+        overview.append(f"| [{title}]({relative.as_posix()}) | {sum(counts.values())} | "
+                        f"{counts[PASS]} | {counts[NOT_REPRODUCED]} | {counts[FAIL]} |")
+        sections += ["", f"## {title}", "", f"Chapter: [{title}]({relative.as_posix()})", "",
+                     "| Claim | Paper | Measured | Status |", "| --- | --- | --- | --- |", *rows]
+    lines = [
+        "# Scorecard",
+        "",
+        "Every claim checked in the book: the paper's figure (the value, bound or interval the",
+        "paper or lecture states), the figure measured when the chapter last ran, and whether the",
+        "claim held. This page is generated by `python -m memopt.book scorecard` from the claim",
+        "records stored in the executed notebooks; nbval re-runs the notebooks and fails if a",
+        "stored figure no longer reproduces.",
+        "",
+        f"**{sum(totals.values())} claims: {totals[PASS]} pass, {totals[NOT_REPRODUCED]} not "
+        f"reproduced, {totals[FAIL]} fail.**",
+        "",
+        "| Chapter | Claims | Pass | Not reproduced | Fail |",
+        "| --- | --- | --- | --- | --- |",
+        *overview,
+        *sections,
+    ]
+    if reasons:
+        lines += ["", "## Why some claims do not reproduce", "", *reasons]
+    return "\n".join(lines) + "\n"
+
+
+def seed_build_cache(book: Path = BOOK, cache_dir: Path = BUILD_CACHE) -> int:
+    """Put the stored, nbval-checked notebooks into the book build's execution cache.
+
+    jupyter-cache keys an entry by the notebook's code and kernel, so a chapter whose .ipynb
+    matches its .md is then rendered from its stored outputs instead of being executed again.
+    Returns how many notebooks were cached.
+    """
+    from jupyter_cache import get_cache  # noqa: PLC0415
+
+    cache = get_cache(str(cache_dir))
+    count = 0
+    for md in notebook_sources(book):
+        ipynb = md.with_suffix(".ipynb")
+        if ipynb.exists() and code_cells(md) == code_cells(ipynb):
+            cache.cache_notebook_file(str(ipynb), uri=str(md), check_validity=True, overwrite=True)
+            count += 1
+    return count
+
+
+def write_scorecard(book: Path = BOOK, notebooks_dir: Path | None = None, check: bool = False) -> int:
+    """Write ``scorecard.md`` (or, with ``check``, return 1 if it is out of date)."""
+    text = scorecard_markdown(book, notebooks_dir)
+    target = Path(book) / SCORECARD
+    current = target.read_text() if target.exists() else None
+    if check:
+        if current != text:
+            print(f"{target} is out of date: run python -m memopt.book scorecard", file=sys.stderr)
+            return 1
+    elif current != text:
+        target.write_text(text)
+        print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m memopt.book", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("execute", help="execute chapters (.md) into their paired .ipynb")
+    run.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
+    card = commands.add_parser("scorecard", help="write book/scorecard.md from the stored outputs")
+    card.add_argument("--check", action="store_true", help="fail if scorecard.md is out of date")
+    card.add_argument("--from", dest="notebooks_dir", type=Path,
+                      help="read executed notebooks from this folder (mirrors book/)")
+    commands.add_parser("check", help="verify pairing, execution and the scorecard")
+    commands.add_parser("seed-cache", help="cache the stored notebooks for the book build")
+    args = parser.parse_args(argv)
+
+    if args.command == "execute":
+        execute(args.sources or notebook_sources())
+        return write_scorecard()
+    if args.command == "scorecard":
+        return write_scorecard(notebooks_dir=args.notebooks_dir, check=args.check)
+    if args.command == "check":
+        problems = pairing_problems()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else write_scorecard(check=True)
+    print(f"cached {seed_build_cache()} stored notebooks in {BUILD_CACHE}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

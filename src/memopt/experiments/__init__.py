@@ -1,0 +1,21 @@
+"""One module per chapter. Each defines ``NAME``, ``DESCRIPTION``, a frozen ``Config``
+dataclass, ``SCALES`` (``"book"``: what the notebook runs; ``"paper"``: the larger runs for a
+workstation or GPU), ``run(config, progress=False) -> Result``, ``figures(result)`` and
+``summary(result)``. The command line (``memopt run``) drives them through this registry."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: Experiment name -> module path, in the order of the book.
+EXPERIMENTS = {
+    "sgd": "memopt.experiments.sgd",
+}
+
+
+def get(name: str) -> ModuleType:
+    """The experiment module called ``name``."""
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])

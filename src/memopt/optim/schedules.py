@@ -1,0 +1,59 @@
+"""Step-size schedules alpha_k (k = 0, 1, ... counts the steps already taken)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Real
+
+
+def _positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ConstantStep:
+    """alpha_k = alpha."""
+
+    alpha: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", _positive("step size alpha", self.alpha))
+
+    def __call__(self, k: int) -> float:
+        return self.alpha
+
+    def describe(self) -> str:
+        return f"α = {self.alpha:g}"
+
+
+@dataclass(frozen=True)
+class DecreasingStep:
+    """alpha_k = (2k + 1) / (2 mu (k + 1)^2), the lecture's schedule for SGD under PL.
+
+    With it 1 - 2 alpha_k mu = k^2 / (k+1)^2, which telescopes into
+    E f(x_k) - f* <= L sigma^2 / (2 mu^2 k) (lecture 2, "Convergence. Smooth PL case").
+    """
+
+    mu: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "mu", _positive("mu", self.mu))
+
+    def __call__(self, k: int) -> float:
+        return (2 * k + 1) / (2 * self.mu * (k + 1) ** 2)
+
+    def describe(self) -> str:
+        return "α_k = (2k+1) / (2μ(k+1)²)"
+
+
+def as_schedule(step) -> ConstantStep | DecreasingStep:
+    """A schedule from a schedule, or a constant schedule from a positive number."""
+    if isinstance(step, (ConstantStep, DecreasingStep)):
+        return step
+    return ConstantStep(step)

@@ -1,0 +1,88 @@
+import math
+
+import pytest
+
+from memopt import claims
+from memopt.claims import CLAIM_KEY, ClaimFailed
+
+
+@pytest.mark.parametrize(
+    "expected, inside, outside",
+    [
+        (claims.at_most(2.0), [2.0, -1e9], [2.0000001, math.nan, math.inf]),
+        (claims.at_least(2.0), [2.0, 1e9], [1.999, math.nan]),
+        (claims.between(2, 8, nominal=4), [2, 4, 8], [1.99, 8.01, math.nan]),
+    ],
+)
+def test_expectations_hold_exactly_on_their_interval(expected, inside, outside):
+    assert all(expected.holds(x) for x in inside)
+    assert not any(expected.holds(x) for x in outside)
+
+
+def test_descriptions():
+    assert claims.at_most(0.012345).describe() == "≤ 0.0123"
+    assert claims.at_least(3).describe() == "≥ 3"
+    assert claims.between(2, 8).describe() == "in [2, 8]"
+    assert claims.between(8, 32, nominal=16).describe() == "≈ 16, accepted in [8, 32]"
+
+
+def test_passing_check_displays_and_returns_nothing(capsys):
+    assert claims.check("x is small", 0.5, claims.at_most(1), source="paper, eq. 1") is None
+    out = capsys.readouterr().out
+    assert out.startswith("[pass] x is small: measured 0.5, paper ≤ 1 (paper, eq. 1)")
+
+
+def test_failing_check_raises_after_displaying(capsys):
+    with pytest.raises(ClaimFailed, match="x is small"):
+        claims.check("x is small", 2.0, claims.at_most(1), source="paper")
+    assert "[fail]" in capsys.readouterr().out
+
+
+def test_nan_measurement_fails():
+    with pytest.raises(ClaimFailed):
+        claims.check("finite", math.nan, claims.at_least(0), source="paper")
+
+
+def test_not_reproduced_is_recorded_and_must_stay_true(capsys):
+    claims.check("peak at N = n", 3.0, claims.at_most(1), source="paper", not_reproduced="too small n")
+    assert "[not reproduced]" in capsys.readouterr().out
+    with pytest.raises(ClaimFailed, match="now holds"):
+        claims.check("peak at N = n", 0.5, claims.at_most(1), source="paper", not_reproduced="too small n")
+
+
+def test_record_is_rounded_text_in_the_output_metadata():
+    claim = claims.evaluate("gap", 0.123456789, claims.at_most(0.2), source="lecture")
+    data, metadata = claim._repr_mimebundle_()
+    assert metadata[CLAIM_KEY] == {
+        "claim": "gap", "measured": "0.123", "expected": "≤ 0.2", "source": "lecture", "status": "pass",
+    }
+    assert "PASS" in data["text/html"] and data["text/plain"] == str(claim)
+    odd = claims.evaluate("<b>&", 1.0, claims.at_most(2), source="s")
+    assert "&lt;b&gt;&amp;" in odd._repr_html_()
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (("", 1.0, claims.at_most(1)), ValueError),
+        (("c", True, claims.at_most(1)), TypeError),
+        (("c", "1", claims.at_most(1)), TypeError),
+        (("c", 1.0, 1.0), TypeError),
+    ],
+)
+def test_bad_claims_are_rejected(args, error):
+    with pytest.raises(error):
+        claims.evaluate(*args, source="s")
+
+
+def test_bad_expectations_are_rejected():
+    with pytest.raises(ValueError, match="empty"):
+        claims.between(3, 2)
+    with pytest.raises(ValueError, match="nominal"):
+        claims.between(2, 3, nominal=5)
+    with pytest.raises(ValueError):
+        claims.at_most(math.nan)
+    with pytest.raises(ValueError, match="source"):
+        claims.evaluate("c", 1.0, claims.at_most(2), source=" ")
+    with pytest.raises(ValueError, match="reason"):
+        claims.evaluate("c", 1.0, claims.at_most(2), source="s", not_reproduced="")
