@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JUPYTER_BOOK := $(BIN)/jupyter-book
-NBVAL := --nbval --nbval-current-env --sanitize-with tests/notebooks/sanitize.cfg
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
 .PHONY: book test notebooks clean help
 

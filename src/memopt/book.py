@@ -113,7 +113,7 @@ def scorecard_markdown(book: Path = BOOK, notebooks_dir: Path | None = None) -> 
     folder, mirroring ``book/``'s layout) instead of the committed .ipynb files.
     """
     book = Path(book)
-    mark = {PASS: "✅ pass", NOT_REPRODUCED: "⚠️ not reproduced", FAIL: "❌ fail"}
+    mark = {PASS: "**pass**", NOT_REPRODUCED: "**not reproduced**", FAIL: "**FAIL**"}
     overview, sections, reasons = [], [], []
     totals = dict.fromkeys(mark, 0)
     for md in notebook_sources(book):

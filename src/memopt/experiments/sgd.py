@@ -186,12 +186,13 @@ def plot_constant_steps(result: Result):
         window = trace.passes(n)[trace.window(result.config.floor_window)]
         ax.hlines(result.window_bound(alpha, trace), window[0], window[-1], colors=[colour], ls=":")
     gd = result.gd
-    keep = (gd.iterations >= 1) & (gd.suboptimality(result.f_star)[0] > 0)
+    # Below ~1e-13 f(x) - f* is float64 rounding of f, not progress.
+    keep = (gd.iterations >= 1) & (gd.suboptimality(result.f_star)[0] > 1e-13)
     ax.plot(gd.passes(n)[keep], gd.suboptimality(result.f_star)[0, keep], color="black",
             lw=1.6, label="GD, α = 1/L")
     ax.plot([], [], ls="--", color="gray", label="bound (1−2αμ)^k Δ₀ + Lσ²α/(4μ)")
     ax.plot([], [], ls=":", color="gray", label="same bound from the window's start")
-    ax.set_ylim(1e-16, None)
+    ax.set_ylim(1e-13, None)
     ax.legend(loc="lower left", ncols=2)
     return plotting.axes_labels(
         ax, xlabel="effective passes over the data (sample gradients / n)", ylabel=GAP_LABEL,
