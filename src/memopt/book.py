@@ -6,6 +6,7 @@ scorecard page is generated from the claim records (output metadata
 :data:`memopt.claims.CLAIM_KEY`) in those stored outputs, never typed by hand.
 
     python -m memopt.book execute [book/stochastic/sgd.md ...]   # md -> executed ipynb
+    python -m memopt.book sync [book/stochastic/sgd.md ...]      # text-only md edits -> ipynb
     python -m memopt.book scorecard [--check] [--from DIR]       # write (or verify) scorecard.md
     python -m memopt.book check                                  # pairing, execution, scorecard
     python -m memopt.book seed-cache                             # stored outputs -> build cache
@@ -31,12 +32,16 @@ def notebook_sources(book: Path = BOOK) -> list[Path]:
     return sorted(p for p in Path(book).rglob("*.md") if NOTEBOOK_MARKER.match(p.read_text()))
 
 
-def code_cells(path: Path) -> list[str]:
-    """The source of every code cell of a notebook (.md or .ipynb), stripped."""
+def cells(path: Path) -> list[tuple[str, str]]:
+    """(cell type, stripped source) of every cell of a notebook (.md or .ipynb)."""
     import jupytext  # noqa: PLC0415 - a book-building dependency, not a library one
 
-    notebook = jupytext.read(path)
-    return [cell.source.strip() for cell in notebook.cells if cell.cell_type == "code"]
+    return [(cell.cell_type, cell.source.strip()) for cell in jupytext.read(path).cells]
+
+
+def code_cells(path: Path) -> list[str]:
+    """The source of every code cell of a notebook (.md or .ipynb), stripped."""
+    return [source for kind, source in cells(path) if kind == "code"]
 
 
 def pairing_problems(book: Path = BOOK) -> list[str]:
@@ -53,10 +58,12 @@ def pairing_problems(book: Path = BOOK) -> list[str]:
         if code_cells(md) != code_cells(ipynb):
             problems.append(f"{ipynb}: code differs from {md.name} (run: python -m memopt.book execute {md})")
             continue
-        cells = [c for c in nbformat.read(ipynb, as_version=4).cells if c.cell_type == "code"]
-        if any(c.get("execution_count") is None for c in cells):
+        if cells(md) != cells(ipynb):
+            problems.append(f"{ipynb}: text differs from {md.name} (run: python -m memopt.book sync {md})")
+        stored = [c for c in nbformat.read(ipynb, as_version=4).cells if c.cell_type == "code"]
+        if any(c.get("execution_count") is None for c in stored):
             problems.append(f"{ipynb}: not fully executed, so nbval would compare nothing")
-        if any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", [])):
+        if any(o.get("output_type") == "error" for c in stored for o in c.get("outputs", [])):
             problems.append(f"{ipynb}: stored outputs contain an error")
     return problems
 
@@ -75,7 +82,31 @@ def execute(sources: list[Path], timeout: int = 600) -> None:
             notebook, timeout=timeout, record_timing=False,
             resources={"metadata": {"path": str(md.parent)}},
         ).execute()
-        jupytext.write(notebook, md.with_suffix(".ipynb"), fmt="ipynb")
+        _write_ipynb(notebook, md.with_suffix(".ipynb"))
+
+
+def _write_ipynb(notebook, path: Path) -> None:
+    """Write with cell ids numbered in order, so re-executing a chapter changes only what its
+    outputs change (jupytext would draw fresh random ids)."""
+    import jupytext  # noqa: PLC0415
+
+    for number, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{number}"
+    jupytext.write(notebook, path, fmt="ipynb")
+
+
+def sync(sources: list[Path]) -> None:
+    """Carry text-only edits of each chapter's .md into its .ipynb, keeping the stored outputs.
+    Refuses a chapter whose code changed: its outputs must come from executing it."""
+    import jupytext  # noqa: PLC0415
+    from jupytext.combine import combine_inputs_with_outputs  # noqa: PLC0415
+
+    for md in sources:
+        ipynb = Path(md).with_suffix(".ipynb")
+        if code_cells(md) != code_cells(ipynb):
+            raise ValueError(f"{md}: its code changed, so run: python -m memopt.book execute {md}")
+        combined = combine_inputs_with_outputs(jupytext.read(md), jupytext.read(ipynb), fmt="md:myst")
+        _write_ipynb(combined, ipynb)
 
 
 def claim_records(ipynb: Path) -> list[dict]:
@@ -199,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("execute", help="execute chapters (.md) into their paired .ipynb")
     run.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
+    text = commands.add_parser("sync", help="carry text-only .md edits into the .ipynb, keeping outputs")
+    text.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
     card = commands.add_parser("scorecard", help="write book/scorecard.md from the stored outputs")
     card.add_argument("--check", action="store_true", help="fail if scorecard.md is out of date")
     card.add_argument("--from", dest="notebooks_dir", type=Path,
@@ -210,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "execute":
         execute(args.sources or notebook_sources())
         return write_scorecard()
+    if args.command == "sync":
+        sync(args.sources or notebook_sources())
+        return 0
     if args.command == "scorecard":
         return write_scorecard(notebooks_dir=args.notebooks_dir, check=args.check)
     if args.command == "check":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from dataclasses import dataclass
 from numbers import Real
 
@@ -152,6 +153,14 @@ class Claim:
     def _repr_mimebundle_(self, include=None, exclude=None):
         data = {"text/plain": str(self), "text/html": self._repr_html_()}
         return data, {CLAIM_KEY: self.record()}
+
+
+def relative_gap(measured: float, reference: float, rounding_ulps: int = 8) -> float:
+    """|measured - reference| / |reference|, reported as 0 when the two differ by no more than
+    ``rounding_ulps`` float64 epsilons: that is rounding, and its exact size varies between
+    machines, so it must not reach a stored output."""
+    gap = abs(float(measured) - float(reference)) / abs(float(reference))
+    return 0.0 if gap <= rounding_ulps * sys.float_info.epsilon else gap
 
 
 def evaluate(

@@ -4,8 +4,8 @@
     memopt run sgd --scale paper --device auto --out results/sgd
 
 ``run`` shows a progress bar, caches the result by configuration hash (``--cache-dir``,
-default ``$MEMOPT_CACHE`` or ``~/.cache/memopt``), and writes ``summary.json`` and one PNG per
-figure into ``--out``.
+default ``$MEMOPT_CACHE`` or ``~/.cache/memopt``; long runs also checkpoint there and resume),
+and writes ``summary.json`` and one PNG per figure into ``--out``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import sys
 from pathlib import Path
 
 from memopt import backend, experiments
-from memopt.cache import ResultCache
+from memopt.cache import CACHE_VARIABLE, ResultCache
 
 
 def _list(_args) -> int:
+    width = max(map(len, experiments.EXPERIMENTS))
     for name in experiments.EXPERIMENTS:
         module = experiments.get(name)
-        print(f"{name:<12} {module.DESCRIPTION}  (scales: {', '.join(module.SCALES)})")
+        print(f"{name:<{width}}  {module.DESCRIPTION}  (scales: {', '.join(module.SCALES)})")
     return 0
 
 
@@ -33,6 +34,8 @@ def _run(args) -> int:
         raise ValueError(f"scale must be one of {', '.join(module.SCALES)}, got {args.scale!r}")
     device = backend.resolve_device(args.device)
     os.environ[backend.DEVICE_VARIABLE] = device  # the experiment places its data by this
+    if args.cache_dir:  # experiments that checkpoint long runs find the cache by this
+        os.environ[CACHE_VARIABLE] = str(args.cache_dir)
     config = module.SCALES[args.scale]
     out = Path(args.out or f"results/{args.experiment}-{args.scale}")
     out.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,17 @@ def test_seeded_cache_matches_the_source(executed_book, tmp_path):
     assert book.seed_build_cache(executed_book, tmp_path / "cache") == 2
     source = jupytext.read(executed_book / "part" / "one.md")
     assert get_cache(str(tmp_path / "cache")).match_cache_notebook(source) is not None
+
+
+def test_sync_carries_text_and_refuses_code(executed_book, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(executed_book, root)
+    md = root / "part" / "one.md"
+    md.write_text(md.read_text().replace("# Chapter | one", "# Chapter | one\n\nA new sentence."))
+    assert any("text differs" in p for p in book.pairing_problems(root))
+    book.sync([md])
+    assert book.pairing_problems(root) == []
+    assert book.claim_records(md.with_suffix(".ipynb"))[0]["status"] == "pass"  # outputs kept
+    md.write_text(md.read_text().replace("claims.at_most(1)", "claims.at_most(2)"))
+    with pytest.raises(ValueError, match="its code changed"):
+        book.sync([md])

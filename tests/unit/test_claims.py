@@ -86,3 +86,9 @@ def test_bad_expectations_are_rejected():
         claims.evaluate("c", 1.0, claims.at_most(2), source=" ")
     with pytest.raises(ValueError, match="reason"):
         claims.evaluate("c", 1.0, claims.at_most(2), source="s", not_reproduced="")
+
+
+def test_relative_gap_hides_rounding_only():
+    assert claims.relative_gap(1.0 + 4e-16, 1.0) == 0.0
+    assert claims.relative_gap(1.0 + 1e-12, 1.0) == pytest.approx(1e-12, rel=1e-3)
+    assert claims.relative_gap(-2.0, -1.0) == 1.0

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from memopt.optim import DecreasingStep, IndexStream, sgd
-from memopt.optim import stochastic
+from memopt.optim import DecreasingStep, IndexStream, sgd, stochastic
 from memopt.problems import planted_logistic
 
 

@@ -10,7 +10,15 @@ from types import ModuleType
 
 #: Experiment name -> module path, in the order of the book.
 EXPERIMENTS = {
+    "ovg": "memopt.experiments.ovg",
+    "convex_memory": "memopt.experiments.convex_memory",
+    "regression_memory": "memopt.experiments.regression_memory",
+    "multiscale": "memopt.experiments.multiscale",
+    "icl_newton": "memopt.experiments.icl_newton",
     "sgd": "memopt.experiments.sgd",
+    "sag": "memopt.experiments.sag",
+    "grokking": "memopt.experiments.grokking",
+    "double_descent": "memopt.experiments.double_descent",
 }
 
 

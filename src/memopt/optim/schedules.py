@@ -38,18 +38,26 @@ class DecreasingStep:
 
     With it 1 - 2 alpha_k mu = k^2 / (k+1)^2, which telescopes into
     E f(x_k) - f* <= L sigma^2 / (2 mu^2 k) (lecture 2, "Convergence. Smooth PL case").
+
+    With ``cap`` the step is min(cap, alpha_k): when mu is small against the smoothness the
+    schedule's first steps (1 / (2 mu)) would otherwise throw the iterate far away.
     """
 
     mu: float
+    cap: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "mu", _positive("mu", self.mu))
+        if self.cap is not None:
+            object.__setattr__(self, "cap", _positive("cap", self.cap))
 
     def __call__(self, k: int) -> float:
-        return (2 * k + 1) / (2 * self.mu * (k + 1) ** 2)
+        alpha = (2 * k + 1) / (2 * self.mu * (k + 1) ** 2)
+        return alpha if self.cap is None else min(alpha, self.cap)
 
     def describe(self) -> str:
-        return "α_k = (2k+1) / (2μ(k+1)²)"
+        capped = "" if self.cap is None else f", capped at {self.cap:.3g}"
+        return f"α_k = (2k+1) / (2μ(k+1)²){capped}"
 
 
 def as_schedule(step) -> ConstantStep | DecreasingStep:

@@ -20,8 +20,9 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from memopt.backend import array_module
-from memopt.optim.schedules import as_schedule
+from memopt import kernels
+from memopt.backend import array_module, to_numpy
+from memopt.optim.schedules import ConstantStep, as_schedule
 from memopt.optim.trace import Recorder, Trace, log_iterations
 
 #: At most this many indices are drawn ahead of use, whatever R and B are.
@@ -29,13 +30,14 @@ INDEX_CHUNK_ENTRIES = 1 << 20
 
 
 class IndexStream:
-    """Per-run streams of sample indices, uniform with replacement over range(n_samples).
+    """Per-run streams of sample indices, drawn with replacement over range(n_samples),
+    uniformly or with the given ``probabilities``.
 
     ``draw(steps)`` returns an int64 array of shape (steps, R, B); consecutive draws continue
     each run's stream, so drawing 10 then 5 steps gives the same indices as drawing 15.
     """
 
-    def __init__(self, n_samples: int, seeds: Sequence[int], batch_size: int = 1):
+    def __init__(self, n_samples: int, seeds: Sequence[int], batch_size: int = 1, probabilities=None):
         self.n_samples = _positive_int("n_samples", n_samples)
         self.batch_size = _positive_int("batch_size", batch_size)
         seeds = list(seeds)
@@ -43,14 +45,25 @@ class IndexStream:
             raise ValueError("seeds must be a non-empty sequence of integers, one per run")
         self.seeds = [int(s) for s in seeds]
         self._generators = [np.random.default_rng(s) for s in self.seeds]
+        self.probabilities = None
+        if probabilities is not None:
+            p = np.asarray(probabilities, dtype=np.float64)
+            if p.shape != (self.n_samples,) or not np.all(np.isfinite(p)) or np.any(p < 0):
+                raise ValueError(f"probabilities must be {self.n_samples} finite non-negative numbers")
+            if not np.isclose(p.sum(), 1.0, rtol=0, atol=1e-9):
+                raise ValueError(f"probabilities must sum to 1, got {p.sum()}")
+            self.probabilities = p / p.sum()
 
     @property
     def runs(self) -> int:
         return len(self._generators)
 
     def draw(self, steps: int) -> np.ndarray:
-        steps = int(steps)
-        per_run = [g.integers(0, self.n_samples, size=(steps, self.batch_size)) for g in self._generators]
+        shape = (int(steps), self.batch_size)
+        if self.probabilities is None:
+            per_run = [g.integers(0, self.n_samples, size=shape) for g in self._generators]
+        else:
+            per_run = [g.choice(self.n_samples, size=shape, p=self.probabilities) for g in self._generators]
         return np.stack(per_run, axis=1)
 
 
@@ -60,7 +73,33 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-class SGD:
+class Method:
+    """What every stochastic method shares: a sample-gradient counter, uniform sampling by
+    default, its state for the memory table, and :meth:`advance`, which takes many steps."""
+
+    evaluations = 0
+
+    def probabilities(self, problem):
+        """Sampling probabilities over the samples, or None for uniform sampling."""
+        return None
+
+    def advance(self, problem, x, indices, k: int):
+        """Steps k, k+1, ... with ``indices[t]`` for step k + t. On CuPy arrays (or with
+        MEMOPT_KERNELS=host) a method with a kernel runs them in one launch; this loop over
+        :meth:`step` is the NumPy twin."""
+        for offset, batch in enumerate(indices):
+            x = self.step(problem, x, batch, k + offset)
+        return x
+
+    def _kernel_ready(self, problem, x, indices) -> bool:
+        return kernels.mode(x, problem.features) is not None and problem.dtype in (np.float32, np.float64)
+
+    def state(self) -> dict:
+        """The arrays the method keeps between steps besides the iterate (run axis first)."""
+        return {}
+
+
+class SGD(Method):
     """x_{k+1} = x_k - alpha_k (1/B) sum_{i in batch_k} grad f_i(x_k) (lecture 2, eq. SGD).
 
     ``step`` is a positive number or a schedule from :mod:`memopt.optim.schedules`.
@@ -68,17 +107,283 @@ class SGD:
 
     def __init__(self, step):
         self.schedule = as_schedule(step)
-        self.evaluations = 0
 
     def start(self, problem, x) -> None:
         self.evaluations = 0
 
     def step(self, problem, x, indices, k: int):
         self.evaluations += indices.shape[-1]
+        if indices.shape[-1] == 1:  # the common case, on the GLM's fast path
+            rows, s = problem.sample_terms(x, indices[:, 0])
+            return x - self.schedule(k) * (s[:, None] * rows + problem.mu * x)
         return x - self.schedule(k) * problem.batch_gradient(x, indices)
+
+    def advance(self, problem, x, indices, k: int):
+        if not self._kernel_ready(problem, x, indices):
+            return super().advance(problem, x, indices, k)
+        xp = array_module(x)
+        steps, runs, batch = indices.shape
+        alphas = xp.asarray([self.schedule(k + t) for t in range(steps)], dtype=problem.dtype)
+        scratch = xp.empty((runs, batch), dtype=problem.dtype)
+        kernels.launch("glm_steps", "sgd_steps", runs, problem.features, problem.labels,
+                       problem.n_features, problem.mu, alphas, xp.ascontiguousarray(indices, dtype=xp.int64),
+                       steps, runs, batch, x, scratch)
+        self.evaluations += steps * batch
+        return x
 
     def describe(self) -> str:
         return f"SGD, {self.schedule.describe()}"
+
+
+TABLES = ("glm", "generic")
+
+
+def _constant_step(step) -> float:
+    schedule = as_schedule(step)
+    if not isinstance(schedule, ConstantStep):
+        raise TypeError("variance-reduced methods take a constant step size (a positive number)")
+    return schedule.alpha
+
+
+class _TableMethod(Method):
+    """Shared by SAG and SAGA: a table of the last gradient of each f_i, for R runs.
+
+    With ``table="glm"`` the table holds the n loss derivatives s_i (grad f_i = s_i a_i + mu x,
+    section 4 of Schmidt et al. 2017): n scalars a run, and the regulariser's gradient is
+    taken at the current iterate. With ``table="generic"`` it holds the n full gradients
+    (n x p floats a run), as for any finite sum. ``total`` is the sum of the table's entries
+    (of s_i a_i for the GLM table).
+    """
+
+    def __init__(self, step, table: str):
+        self.alpha = _constant_step(step)
+        if table not in TABLES:
+            raise ValueError(f"table must be one of {TABLES}, got {table!r}")
+        self.table_kind = table
+
+    def _check(self, indices):
+        if indices.shape[-1] != 1:
+            raise ValueError(f"{type(self).__name__} takes one sample a step (batch_size=1)")
+
+    def _fill(self, problem, x, xp, value_at_x0: bool):
+        """Empty tables, or tables holding the gradients at x (one pass: n evaluations)."""
+        runs, n, p = x.shape[0], problem.n_samples, problem.n_features
+        self._offsets = xp.arange(runs) * n  # entry (r, i) of the table is row r * n + i
+        if not value_at_x0:
+            shape = (runs, n) if self.table_kind == "glm" else (runs, n, p)
+            self.table = xp.zeros(shape, dtype=problem.dtype)
+            self.total = xp.zeros((runs, p), dtype=problem.dtype)
+            return
+        s = problem.loss_derivatives(x)  # (R, n)
+        self.evaluations += n
+        if self.table_kind == "glm":
+            self.table = s
+            self.total = s @ problem.features
+        else:
+            self.table = s[:, :, None] * problem.features + problem.mu * x[:, None, :]
+            self.total = self.table.sum(axis=1)
+
+    def _swap(self, where, entries):
+        """Store ``entries`` (one per run) at flat table rows ``where`` (``_offsets + index``);
+        return what they replace."""
+        flat = self.table.reshape((-1,) + self.table.shape[2:])  # a view: the table is contiguous
+        old = flat[where]
+        flat[where] = entries
+        return old
+
+    def _launch(self, function: str, problem, x, indices, *extra):
+        """All ``indices`` steps in one kernel launch on the GLM table (kernels/glm_steps.cu)."""
+        self._check(indices)
+        xp = array_module(x)
+        steps, runs = indices.shape[:2]
+        kernels.launch("glm_steps", function, runs, problem.features, problem.labels,
+                       problem.n_samples, problem.n_features, problem.mu, self.alpha,
+                       xp.ascontiguousarray(indices[..., 0], dtype=xp.int64), steps, runs, x,
+                       self.table, self.total, *extra)
+        self.evaluations += steps
+        return x
+
+    def state(self) -> dict:
+        return {"table": self.table, "total": self.total}
+
+
+class SAG(_TableMethod):
+    """Stochastic average gradient (Schmidt, Le Roux, Bach 2017, eq. (5)):
+
+        y_i <- grad f_i(x_k) for the sampled i,   x_{k+1} = x_k - (alpha / n) sum_j y_j.
+
+    ``init="paper"`` starts the table at y_i = grad f_i(x0) - grad f(x0) (the initialisation of
+    the paper's Theorem 1; generic table only) and ``init="zero"`` at y_i = 0. With
+    ``normalize_seen`` the sum is divided by the number of distinct samples seen so far instead
+    of n, the paper's practical fix for the first pass (section 4.3). ``sampling="lipschitz"``
+    draws i with probability 1/(2n) + L_i / (2 sum_j L_j) (section 4.8); the step is unchanged.
+    """
+
+    def __init__(self, step, *, table: str = "glm", init: str = "zero", normalize_seen: bool = False,
+                 sampling: str = "uniform"):
+        super().__init__(step, table)
+        if init not in ("zero", "paper"):
+            raise ValueError(f"init must be 'zero' or 'paper', got {init!r}")
+        if init == "paper" and table != "generic":
+            raise ValueError("init='paper' (y_i = grad f_i(x0) - grad f(x0)) needs table='generic'")
+        if sampling not in ("uniform", "lipschitz"):
+            raise ValueError(f"sampling must be 'uniform' or 'lipschitz', got {sampling!r}")
+        self.init, self.normalize_seen, self.sampling = init, normalize_seen, sampling
+
+    def probabilities(self, problem):
+        if self.sampling == "uniform":
+            return None
+        lipschitz = np.asarray(to_numpy(problem.sample_lipschitz), dtype=np.float64)
+        return 0.5 / problem.n_samples + 0.5 * lipschitz / lipschitz.sum()
+
+    def start(self, problem, x) -> None:
+        xp = array_module(x)
+        self.evaluations = 0
+        self._fill(problem, x, xp, value_at_x0=self.init == "paper")
+        if self.init == "paper":
+            # Subtract grad f(x0) from every entry, so the table's sum starts at zero.
+            self.table -= (self.total / problem.n_samples)[:, None, :]
+            self.total = xp.zeros_like(self.total)
+        self._denominator = xp.full((x.shape[0], 1), float(problem.n_samples), dtype=problem.dtype)
+        if self.normalize_seen:
+            self.seen = xp.zeros((x.shape[0], problem.n_samples), dtype=bool)
+            self._denominator[:] = 0
+
+    def step(self, problem, x, indices, k: int):
+        self._check(indices)
+        self.evaluations += 1
+        i = indices[:, 0]
+        where = self._offsets + i
+        rows, s = problem.sample_terms(x, i)
+        if self.normalize_seen:
+            seen = self.seen.reshape(-1)
+            self._denominator[:, 0] += ~seen[where]
+            seen[where] = True
+        if self.table_kind == "glm":
+            self.total += (s - self._swap(where, s))[:, None] * rows
+            # x - alpha (total / m + mu x): the regulariser's gradient is exact (section 4.3).
+            return x * (1 - self.alpha * problem.mu) - (self.alpha / self._denominator) * self.total
+        gradient = s[:, None] * rows + problem.mu * x
+        self.total += gradient - self._swap(where, gradient)
+        return x - (self.alpha / self._denominator) * self.total
+
+    def advance(self, problem, x, indices, k: int):
+        if self.table_kind != "glm" or not self._kernel_ready(problem, x, indices):
+            return super().advance(problem, x, indices, k)
+        seen = self.seen if self.normalize_seen else array_module(x).zeros(1, dtype=bool)  # unread then
+        return self._launch("sag_steps", problem, x, indices, self._denominator, seen,
+                            int(self.normalize_seen))
+
+    def state(self) -> dict:
+        return {**super().state(), **({"seen": self.seen} if self.normalize_seen else {})}
+
+    def describe(self) -> str:
+        extra = ", non-uniform" if self.sampling == "lipschitz" else ""
+        return f"SAG, α = {self.alpha:.3g}, {self.table_kind} table{extra}"
+
+
+class SAGA(_TableMethod):
+    """SAGA (Defazio, Bach, Lacoste-Julien 2014): an unbiased step from the table,
+
+        x_{k+1} = x_k - alpha (grad f_i(x_k) - y_i + (1/n) sum_j y_j),   then y_i <- grad f_i(x_k),
+
+    with the table started at the gradients at x0 (one pass, counted in ``evaluations``).
+    """
+
+    def __init__(self, step, *, table: str = "glm"):
+        super().__init__(step, table)
+
+    def start(self, problem, x) -> None:
+        self.evaluations = 0
+        self._fill(problem, x, array_module(x), value_at_x0=True)
+
+    def step(self, problem, x, indices, k: int):
+        self._check(indices)
+        self.evaluations += 1
+        n = problem.n_samples
+        i = indices[:, 0]
+        rows, s = problem.sample_terms(x, i)
+        if self.table_kind == "glm":
+            change = (s - self._swap(self._offsets + i, s))[:, None] * rows
+            direction = change + self.total / n + problem.mu * x
+        else:
+            gradient = s[:, None] * rows + problem.mu * x
+            change = gradient - self._swap(self._offsets + i, gradient)
+            direction = change + self.total / n
+        self.total += change
+        return x - self.alpha * direction
+
+    def advance(self, problem, x, indices, k: int):
+        if self.table_kind != "glm" or not self._kernel_ready(problem, x, indices):
+            return super().advance(problem, x, indices, k)
+        return self._launch("saga_steps", problem, x, indices)
+
+    def describe(self) -> str:
+        return f"SAGA, α = {self.alpha:.3g}, {self.table_kind} table"
+
+
+class SVRG(Method):
+    """SVRG (Johnson & Zhang 2013): every ``epoch_length`` steps take a snapshot x~ = x_k and its
+    full gradient (n evaluations); in between,
+
+        x_{k+1} = x_k - alpha (grad f_i(x_k) - grad f_i(x~) + grad f(x~))   (2 evaluations).
+
+    No table: the state is x~ and grad f(x~), 2p floats a run.
+    """
+
+    def __init__(self, step, *, epoch_length: int):
+        self.alpha = _constant_step(step)
+        self.epoch_length = _positive_int("epoch_length", epoch_length)
+
+    def start(self, problem, x) -> None:
+        self.evaluations = 0  # step 0 takes the first snapshot
+
+    def step(self, problem, x, indices, k: int):
+        if k % self.epoch_length == 0:
+            self.snapshot, self.snapshot_gradient = x.copy(), problem.gradient(x)
+            self.evaluations += problem.n_samples
+        self.evaluations += 2 * indices.shape[-1]
+        if indices.shape[-1] == 1:
+            rows, s = problem.sample_terms(x, indices[:, 0])
+            s_snapshot = problem.sample_terms(self.snapshot, indices[:, 0])[1]
+            correction = (s - s_snapshot)[:, None] * rows
+        else:
+            rows, s = problem.rows_and_derivatives(x, indices)
+            _, s_snapshot = problem.rows_and_derivatives(self.snapshot, indices)
+            correction = ((s - s_snapshot)[..., None] * rows).mean(axis=-2)
+        direction = correction + problem.mu * (x - self.snapshot) + self.snapshot_gradient
+        return x - self.alpha * direction
+
+    def advance(self, problem, x, indices, k: int):
+        if indices.shape[-1] != 1 or not self._kernel_ready(problem, x, indices):
+            return super().advance(problem, x, indices, k)
+        xp = array_module(x)
+        steps, runs = indices.shape[:2]
+        t = 0
+        while t < steps:  # one launch an epoch segment; snapshots are full passes, on the host side
+            if (k + t) % self.epoch_length == 0:
+                self.snapshot, self.snapshot_gradient = x.copy(), problem.gradient(x)
+                self.evaluations += problem.n_samples
+            end = min(steps, t + self.epoch_length - (k + t) % self.epoch_length)
+            kernels.launch("glm_steps", "svrg_steps", runs, problem.features, problem.labels,
+                           problem.n_features, problem.mu, self.alpha,
+                           xp.ascontiguousarray(indices[t:end, :, 0], dtype=xp.int64), end - t, runs, x,
+                           self.snapshot, xp.ascontiguousarray(self.snapshot_gradient))
+            self.evaluations += 2 * (end - t)
+            t = end
+        return x
+
+    def state(self) -> dict:
+        return {"snapshot": self.snapshot, "snapshot_gradient": self.snapshot_gradient}
+
+    def describe(self) -> str:
+        return f"SVRG, α = {self.alpha:.3g}, epoch {self.epoch_length}"
+
+
+def state_bytes(method, x) -> int:
+    """Bytes of state one run of ``method`` keeps between steps: its arrays and the iterate."""
+    arrays = [x, *method.state().values()]
+    return int(sum(a.nbytes for a in arrays)) // x.shape[0]
 
 
 def _starting_points(problem, x0, runs: int):
@@ -107,15 +412,18 @@ def run_batched(
     record_second_moment: bool = False,
     progress: bool = False,
     label: str | None = None,
+    stop_below: tuple[float, float] | None = None,
 ) -> Trace:
     """Run ``method`` for ``iterations`` steps on R = len(seeds) independent runs.
 
     Logs f at the iterations in ``log_at`` (default :func:`log_iterations`) and, with
-    ``record_second_moment``, E_i ||grad f_i(x_k)||^2 and ||grad f(x_k)||^2 too.
+    ``record_second_moment``, E_i ||grad f_i(x_k)||^2 and ||grad f(x_k)||^2 too. With
+    ``stop_below=(f_star, gap)`` the run ends at the first logged iterate where every run has
+    f(x_k) - f_star <= gap (there is nothing left to see below float64's resolution).
     """
     if isinstance(iterations, bool) or not isinstance(iterations, Integral) or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
-    stream = IndexStream(problem.n_samples, seeds, batch_size)
+    stream = IndexStream(problem.n_samples, seeds, batch_size, method.probabilities(problem))
     xp = array_module(problem.features)
     x = _starting_points(problem, x0, stream.runs)
     recorder = Recorder(
@@ -123,19 +431,25 @@ def run_batched(
     )
     method.start(problem, x)
     chunk = max(1, INDEX_CHUNK_ENTRIES // (stream.runs * stream.batch_size))
+    def finished() -> bool:
+        return stop_below is not None and recorder.last_gap(stop_below[0]) <= stop_below[1]
+
     with tqdm(total=iterations, disable=not progress, desc=label or method.describe(), leave=False) as bar:
-        k = 0
-        while True:
+        k, done = 0, False
+        while k < iterations and not done:
             indices = xp.asarray(stream.draw(min(chunk, iterations - k)))
-            for batch in indices:
+            start = 0
+            while start < len(indices):  # segments between logged iterations
                 if recorder.wants(k):
                     recorder.record(x, method.evaluations)
-                x = method.step(problem, x, batch, k)
-                k += 1
-            bar.update(len(indices))
-            if k >= iterations:
-                break
-    if recorder.wants(k):
+                    if done := finished():
+                        break
+                stop = min(len(indices), start + recorder.next_after(k) - k)
+                x = method.advance(problem, x, indices[start:stop], k)
+                k += stop - start
+                bar.update(stop - start)
+                start = stop
+    if not done and recorder.wants(k):
         recorder.record(x, method.evaluations)
     return recorder.trace(label or method.describe(), x)
 

@@ -102,6 +102,15 @@ class Recorder:
             self._moments.append(to_numpy(self.problem.second_moment(x)))
             self._grad_sq.append(to_numpy((g * g).sum(axis=-1)))
 
+    def next_after(self, k: int) -> int:
+        """The first logged iteration after k (a huge number when none is left)."""
+        position = int(np.searchsorted(self.log_at, k, side="right"))
+        return int(self.log_at[position]) if position < self.log_at.size else np.iinfo(np.int64).max
+
+    def last_gap(self, f_star: float) -> float:
+        """The largest f(x) - f_star over the runs at the latest logged iterate."""
+        return float(np.max(self._values[-1])) - f_star
+
     def trace(self, label: str, final_x) -> Trace:
         def stacked(rows):  # logged points become the last axis: (runs, T)
             return np.stack(rows, axis=-1) if rows else None

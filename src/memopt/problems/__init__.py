@@ -1,5 +1,37 @@
 """Objectives and data the algorithms run on."""
 
+from memopt.problems.digits import DigitsSplit, digits_split, one_hot
+from memopt.problems.icl import ICLTasks, icl_tasks
 from memopt.problems.logistic import LogisticGLM, Optimum, planted_logistic, sklearn_optimum
+from memopt.problems.modular import ModularTask, modular_task
+from memopt.problems.multiscale import (
+    ClusteredQuadratic,
+    SeparatedPieces,
+    clustered_quadratic,
+    logistic_pieces,
+)
+from memopt.problems.nemirovski import HardFunction, L1Distance
+from memopt.problems.regression import GaussianRegression, RegressionStream, paper_noise_bound
 
-__all__ = ["LogisticGLM", "Optimum", "planted_logistic", "sklearn_optimum"]
+__all__ = [
+    "HardFunction",
+    "L1Distance",
+    "ClusteredQuadratic",
+    "DigitsSplit",
+    "GaussianRegression",
+    "ICLTasks",
+    "LogisticGLM",
+    "ModularTask",
+    "Optimum",
+    "RegressionStream",
+    "SeparatedPieces",
+    "clustered_quadratic",
+    "digits_split",
+    "icl_tasks",
+    "logistic_pieces",
+    "modular_task",
+    "one_hot",
+    "paper_noise_bound",
+    "planted_logistic",
+    "sklearn_optimum",
+]

@@ -27,18 +27,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from memopt.backend import array_module, asarray, to_numpy
 
 
 def log1p_exp(t):
-    """log(1 + exp(t)) without overflow for large t or loss of precision for very negative t."""
-    return array_module(t).logaddexp(0.0, t)
+    """log(1 + exp(t)) = max(t, 0) + log1p(exp(-|t|)): no overflow for large t, no loss of
+    precision for very negative t (and faster than logaddexp)."""
+    xp = array_module(t)
+    return xp.maximum(t, 0.0) + xp.log1p(xp.exp(-xp.abs(t)))
 
 
 def sigmoid(t):
     """The logistic function 1 / (1 + exp(-t)), stable for |t| up to the dtype's range."""
     xp = array_module(t)
+    if xp is np:
+        return expit(t)  # one ufunc call: this sits in the stochastic methods' inner loop
     e = xp.exp(-xp.abs(t))  # in (0, 1]: never overflows
     return xp.where(t >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
@@ -90,6 +95,19 @@ class LogisticGLM:
         self.labels = labels.astype(features.dtype)
         self.mu = mu
         self._sq_norms = (features * features).sum(axis=1)
+        self._resolve_backend()
+
+    def _resolve_backend(self) -> None:
+        # Resolved once: the stochastic methods' inner loop calls these millions of times.
+        self._xp = array_module(self.features)
+        self._sigmoid = expit if self._xp is np else sigmoid
+
+    def __getstate__(self):  # modules do not pickle (results are cached with their problem)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_xp", "_sigmoid")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._resolve_backend()
 
     # -- shapes and constants ------------------------------------------------------------------
     @property
@@ -164,7 +182,7 @@ class LogisticGLM:
         with ``indices`` of shape (R, B) gives (R, B, p).
         """
         x = self._point(x)
-        rows, s = self._rows_and_derivatives(x, self._indices(x, indices))
+        rows, s = self.rows_and_derivatives(x, self._indices(x, indices))
         return s[..., None] * rows + self.mu * x[..., None, :]
 
     def batch_gradient(self, x, indices):
@@ -172,8 +190,8 @@ class LogisticGLM:
 
         Unchecked fast path for the stochastic engine, which validates its inputs once.
         """
-        rows, s = self._rows_and_derivatives(x, indices)
-        return (s[..., None] * rows).mean(axis=-2) + self.mu * x
+        rows, s = self.rows_and_derivatives(x, indices)
+        return (s[..., None] * rows).sum(axis=-2) / indices.shape[-1] + self.mu * x
 
     def _indices(self, x, indices):
         xp = array_module(self.features)
@@ -188,13 +206,25 @@ class LogisticGLM:
             raise ValueError(f"indices must lie in [0, {self.n_samples})")
         return indices
 
-    def _rows_and_derivatives(self, x, indices):
+    def rows_and_derivatives(self, x, indices):
+        """The rows a_i and loss derivatives s_i(x) for ``indices`` of shape (..., B): the
+        GLM form of the sample gradients, grad f_i(x) = s_i a_i + mu x. Unchecked fast path."""
         rows = self.features[indices]  # (..., B, p)
         y = self.labels[indices]
         # Elementwise product and sum rather than matmul: each run's arithmetic is then the
         # same whether it runs alone or in a batch.
         z = (rows * x[..., None, :]).sum(axis=-1) * y
-        return rows, -y * sigmoid(-z)
+        return rows, -y * self._sigmoid(-z)
+
+    def sample_terms(self, x, index):
+        """One sample per run: ``index`` of shape (R,) for ``x`` of shape (R, p). Returns the
+        rows a_i (R, p) and the loss derivatives s_i(x) (R,), grad f_i(x) = s_i a_i + mu x.
+
+        The inner loop of SAG, SAGA and SVRG; unchecked, and written for few NumPy calls.
+        """
+        rows = self.features.take(index, axis=0)
+        y = self.labels.take(index)
+        return rows, -y * self._sigmoid(-self._xp.einsum("rp,rp->r", rows, x) * y)
 
     def second_moment(self, x):
         """E_i ||grad f_i(x)||^2 over a uniform sample i (the sigma^2 of the SGD theorems).
@@ -275,21 +305,30 @@ def planted_logistic(
     mu: float = 1.0,
     *,
     seed: int = 0,
+    feature_scale: float = 1.0,
+    row_scale_range: tuple[float, float] = (1.0, 1.0),
     device: str | None = None,
     dtype=np.float64,
 ) -> LogisticGLM:
     """Data from a planted logistic model, drawn on the host from ``numpy.random.default_rng(seed)``.
 
-    Rows a_i ~ N(0, I_p); a hidden direction w ~ N(0, I_p); labels y_i = +1 with probability
-    sigma(<a_i, w>) and -1 otherwise. The defaults are the lecture's problem: 200 samples,
-    10 features, mu = 1.
+    Rows a_i ~ N(0, feature_scale^2 I_p); a hidden direction w ~ N(0, I_p); labels y_i = +1
+    with probability sigma(<a_i, w>) and -1 otherwise. With ``row_scale_range=(lo, hi)`` each
+    row is then multiplied by its own factor, log-uniform on [lo, hi] (drawn after the labels),
+    which spreads the per-sample constants L_i. The defaults are the lecture's problem:
+    200 samples, 10 features, mu = 1.
     """
     if int(n_samples) != n_samples or n_samples < 1 or int(n_features) != n_features or n_features < 1:
         raise ValueError(f"n_samples and n_features must be positive integers, got {n_samples}, {n_features}")
+    low, high = row_scale_range
+    if not (feature_scale > 0 and 0 < low <= high):
+        raise ValueError("feature_scale must be > 0 and row_scale_range must satisfy 0 < lo <= hi")
     rng = np.random.default_rng(seed)
-    features = rng.standard_normal((n_samples, n_features))
+    features = feature_scale * rng.standard_normal((n_samples, n_features))
     hidden = rng.standard_normal(n_features)
     labels = np.where(rng.random(n_samples) < sigmoid(features @ hidden), 1.0, -1.0)
+    if (low, high) != (1.0, 1.0):
+        features *= np.exp(rng.uniform(np.log(low), np.log(high), n_samples))[:, None]
     return LogisticGLM(
         asarray(features, device, dtype=dtype), asarray(labels, device, dtype=dtype), mu
     )

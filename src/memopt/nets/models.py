@@ -1,0 +1,167 @@
+"""The two networks of the grokking chapter.
+
+* :class:`DecoderTransformer`: the decoder-only transformer of Power et al. (2022,
+  appendix A.1): token embedding plus a fixed sinusoidal position code, ``layers`` post-norm
+  decoder blocks of width ``width`` with ``heads`` causal attention heads and a 4x ReLU
+  feed-forward block, and a linear unembedding of the last position into the answer classes;
+  cross-entropy on the answer token. With 2 layers, width 128 and 4 heads it has
+  2 * (4 * 128^2 + 2 * 4 * 128^2) = 393,216 weights outside the embedding, unembedding and
+  layer norms: the paper's "about 4e5 non-embedding parameters".
+* :class:`QuadraticMLP`: the network of Gromov (2023), f(a, b) = W2 (W1 [e_a; e_b])^2 with one
+  hidden layer of ``width`` units, a squared activation, no biases, and the mean squared
+  error against one-hot targets.
+
+Both share :class:`Network`: ``forward`` (outputs, remembering what backward needs),
+``backward`` (fills ``params.grad``), ``loss_and_gradient`` and ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from memopt.backend import array_module, xp_for_device
+from memopt.nets.layers import DecoderBlock, Embedding, Linear, scatter_rows, sinusoidal_positions
+from memopt.nets.losses import CrossEntropy, MeanSquaredError
+from memopt.nets.params import Parameters, normal
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Network:
+    """What both networks share: the loss, one training gradient, batched evaluation."""
+
+    params: Parameters
+    loss: CrossEntropy | MeanSquaredError
+
+    def _setup(self, seed, dtype, device):
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        self.params.allocate(seed, dtype=dtype, xp=xp_for_device(device))
+
+    @property
+    def xp(self):
+        return array_module(self.params.vector)
+
+    def as_inputs(self, inputs):
+        """Integer inputs on the parameters' device, checked against the vocabulary."""
+        inputs = self.xp.asarray(inputs)
+        if inputs.dtype.kind not in "iu":
+            raise TypeError(f"inputs must be integer token ids, got dtype {inputs.dtype}")
+        if inputs.ndim != 2 or inputs.shape[1] != self.input_length:
+            raise ValueError(f"inputs must have shape (batch, {self.input_length}), got {inputs.shape}")
+        if inputs.size and (int(inputs.min()) < 0 or int(inputs.max()) >= self.input_range):
+            raise ValueError(f"inputs must lie in [0, {self.input_range}), got values outside")
+        return inputs
+
+    def loss_and_gradient(self, inputs, labels) -> float:
+        """The loss on a batch; its gradient is left in ``params.grad``."""
+        loss, doutputs = self.loss.value_and_gradient(self.forward(inputs), self.xp.asarray(labels))
+        self.backward(doutputs)
+        return loss
+
+    def evaluate(self, inputs, labels, chunk: int = 4096) -> tuple[float, float]:
+        """(mean loss, accuracy) over all rows, ``chunk`` rows at a time."""
+        xp = self.xp
+        labels = xp.asarray(labels)
+        total_loss, correct, n = 0.0, 0, labels.shape[0]
+        for start in range(0, n, chunk):
+            out = self.forward(inputs[start:start + chunk])
+            lab = labels[start:start + chunk]
+            total_loss += self.loss.value(out, lab) * lab.shape[0]
+            correct += int((out.argmax(axis=1) == lab).sum())
+        return total_loss / n, correct / n
+
+
+class DecoderTransformer(Network):
+    """Decoder-only transformer over token sequences (B, T) -> logits (B, classes) of the
+    last position (the "=" of "a o b ="). See the module docstring."""
+
+    def __init__(self, vocabulary: int, classes: int, *, length: int = 4, width: int = 128,
+                 heads: int = 4, layers: int = 2, seed: int = 0, dtype=np.float32, device=None):
+        self.vocabulary = _positive_int("vocabulary", vocabulary)
+        self.classes = _positive_int("classes", classes)
+        self.input_length = _positive_int("length", length)
+        self.input_range = self.vocabulary
+        width, heads, layers = (_positive_int(n, v) for n, v in
+                                (("width", width), ("heads", heads), ("layers", layers)))
+        self.width = width
+        self.params = Parameters()
+        self.embedding = Embedding(self.params, "embedding", vocabulary, width)
+        self.blocks = [DecoderBlock(self.params, f"block{i}", width, heads) for i in range(layers)]
+        self.unembedding = Linear(self.params, "unembedding", width, classes)
+        self.loss = CrossEntropy()
+        self._setup(seed, dtype, device)
+        self.positions = self.xp.asarray(sinusoidal_positions(length, width).astype(self.params.dtype))
+
+    def hidden(self, tokens, queries: int | None = None):
+        """The last block's output at every position, (B, T, width), or at the last
+        ``queries`` positions only (the earlier blocks still compute every position)."""
+        tokens = self.as_inputs(tokens)
+        h = self.embedding.forward(tokens)
+        h += self.positions
+        for i, block in enumerate(self.blocks):
+            h = block.forward(h, queries if i == len(self.blocks) - 1 else None)
+        return h
+
+    def forward(self, tokens):
+        # The loss reads the last position only, so the last block computes nothing else.
+        return self.unembedding.forward(self.hidden(tokens, queries=1)[:, -1])
+
+    def backward(self, dlogits) -> None:
+        dh = self.unembedding.backward(dlogits)[:, None, :]
+        for block in reversed(self.blocks):
+            dh = block.backward(dh)
+        self.embedding.backward(dh)
+
+    def non_embedding_weights(self) -> int:
+        """Parameters of the blocks' projections (excluding embeddings and layer norms)."""
+        return sum(int(np.prod(self.params.shape(n))) for n in self.params.names()
+                   if n.startswith("block") and "norm" not in n)
+
+
+class QuadraticMLP(Network):
+    """Gromov's (2023) network on pairs (a, b) of residues mod p:
+
+        f(a, b) = W2^T (U[a] + V[b])^2,
+
+    where [U; V] (2p x width) is the first layer acting on the concatenated one-hot vectors
+    [e_a; e_b] (so the product is two row lookups) and W2 (width x p) is the readout. All
+    weights start N(0, 0.25 / (2 width)^(2/3)), the initialisation of the public code of
+    the paper's group (github.com/d-doshi/Grokking, ``fcn``).
+    """
+
+    input_length = 2
+
+    def __init__(self, modulus: int, width: int = 500, *, seed: int = 0, dtype=np.float32,
+                 device=None):
+        self.modulus = _positive_int("modulus", modulus)
+        self.width = _positive_int("width", width)
+        self.input_range = self.modulus
+        std = 0.5 / (2 * self.width) ** (1 / 3)
+        self.params = Parameters()
+        self.left = self.params.declare("left", (self.modulus, self.width), normal(std))
+        self.right = self.params.declare("right", (self.modulus, self.width), normal(std))
+        self.readout = self.params.declare("readout", (self.width, self.modulus), normal(std))
+        self.loss = MeanSquaredError()
+        self._setup(seed, dtype, device)
+
+    def forward(self, pairs):
+        pairs = self.as_inputs(pairs)
+        a, b = pairs[:, 0], pairs[:, 1]
+        pre = self.params[self.left][a] + self.params[self.right][b]
+        hidden = pre * pre
+        self._cache = (a, b, pre, hidden)
+        return hidden @ self.params[self.readout]
+
+    def backward(self, doutputs) -> None:
+        xp = self.xp
+        a, b, pre, hidden = self._cache
+        xp.matmul(hidden.T, doutputs, out=self.params.gradient(self.readout))
+        dpre = doutputs @ self.params[self.readout].T
+        dpre *= 2 * pre
+        scatter_rows(a, dpre, self.modulus, out=self.params.gradient(self.left))
+        scatter_rows(b, dpre, self.modulus, out=self.params.gradient(self.right))

@@ -1,0 +1,217 @@
+"""Adaptive methods: AdaGrad, RMSProp, Adadelta, Adam and AdamW, coordinate-wise updates.
+
+Each method is a small object with the hyperparameters; ``init(x)`` returns its state (the
+step counter and the per-coordinate averages, arrays shaped like ``x``) and
+``step(x, g, state)`` applies one update to ``x`` in place, given the (stochastic) gradient
+``g`` at ``x``. ``x`` can have any shape: a flat parameter vector of a network, or an
+(R, p) array of R independent runs, since every rule acts coordinate by coordinate. Updates
+run in place with one scratch buffer, so a step over a network's parameters is a handful of
+vector operations and no allocation.
+
+The rules are written as in the lecture (with g_k the gradient at step k = 1, 2, ...):
+
+* AdaGrad (Duchi, Hazan, Singer 2011): v_k = v_{k-1} + g_k^2,
+  x_k = x_{k-1} - alpha g_k / sqrt(v_k + eps).
+* RMSProp (Tieleman, Hinton 2012): v_k = gamma v_{k-1} + (1 - gamma) g_k^2,
+  x_k = x_{k-1} - alpha g_k / sqrt(v_k + eps).
+* Adadelta (Zeiler 2012): v_k = rho v_{k-1} + (1 - rho) g_k^2,
+  d_k = sqrt(u_{k-1} + eps) / sqrt(v_k + eps) g_k, x_k = x_{k-1} - alpha d_k,
+  u_k = rho u_{k-1} + (1 - rho) d_k^2 (alpha = 1 in the paper).
+* Adam (Kingma, Ba 2015): m_k = b1 m_{k-1} + (1 - b1) g_k, v_k = b2 v_{k-1} + (1 - b2) g_k^2,
+  x_k = x_{k-1} - alpha (m_k / (1 - b1^k)) / (sqrt(v_k / (1 - b2^k)) + eps); a weight decay
+  lambda here is an L2 penalty added to the gradient, g_k + lambda x_{k-1}.
+* AdamW (Loshchilov, Hutter 2019): Adam on g_k with the decay decoupled from it,
+  x_k = (1 - alpha_k lambda) x_{k-1} - alpha_k (Adam's step), as PyTorch's ``AdamW``.
+
+Every method takes a linear warmup: alpha_k = alpha min(1, k / warmup) at step k >= 1
+(so alpha / warmup at the first step and alpha from step ``warmup`` on), as used by Power
+et al. (2022) with warmup = 10.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+from memopt import kernels
+from memopt.backend import array_module
+
+
+def _real(name: str, value, low: float, high: float = math.inf, *, open_low=False, open_high=False):
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    too_low = value <= low if open_low else value < low
+    too_high = value >= high if open_high else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+@dataclass
+class AdaptiveState:
+    """A method's memory: the number of steps taken and its per-coordinate arrays."""
+
+    step: int = 0
+    arrays: dict = field(default_factory=dict)
+
+    def __getitem__(self, name):
+        return self.arrays[name]
+
+
+class AdaptiveMethod:
+    """Shared by the methods: hyperparameter checks, the warmup schedule, the state."""
+
+    #: names of the per-coordinate arrays the method keeps (besides a scratch buffer)
+    memory: tuple[str, ...] = ()
+
+    def __init__(self, lr: float, eps: float, weight_decay: float = 0.0, warmup: int = 0):
+        self.lr = _real("lr", lr, 0.0, open_low=True)
+        self.eps = _real("eps", eps, 0.0, open_low=True)
+        self.weight_decay = _real("weight_decay", weight_decay, 0.0)
+        if isinstance(warmup, bool) or not isinstance(warmup, Integral) or warmup < 0:
+            raise ValueError(f"warmup must be a non-negative integer (steps), got {warmup!r}")
+        self.warmup = int(warmup)
+
+    def learning_rate(self, k: int) -> float:
+        """alpha_k for step k = 1, 2, ...: linear warmup over ``warmup`` steps."""
+        if self.warmup == 0:
+            return self.lr
+        return self.lr * min(1.0, k / self.warmup)
+
+    def init(self, x) -> AdaptiveState:
+        xp = array_module(x)
+        if getattr(x, "dtype", None) is None or x.dtype.kind != "f":
+            raise TypeError("x must be a floating-point array")
+        arrays = {name: xp.zeros_like(x) for name in self.memory}
+        arrays["scratch"] = xp.empty_like(x)
+        return AdaptiveState(0, arrays)
+
+    def step(self, x, g, state: AdaptiveState) -> None:
+        """One update of ``x`` in place with gradient ``g`` (same shape and dtype)."""
+        if g.shape != x.shape:
+            raise ValueError(f"gradient shape {g.shape} differs from the iterate's {x.shape}")
+        if g.dtype != x.dtype:
+            raise TypeError(f"gradient dtype {g.dtype} differs from the iterate's {x.dtype}")
+        if state.arrays["scratch"].shape != x.shape:
+            raise ValueError("state was made for an iterate of another shape; call init(x)")
+        state.step += 1
+        self._update(array_module(x), x, g, state, self.learning_rate(state.step))
+
+    def _update(self, xp, x, g, state, lr) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _square_average(self, xp, g, v, scratch, decay: float) -> None:
+        """v <- decay v + (1 - decay) g^2, using ``scratch``."""
+        xp.multiply(g, g, out=scratch)
+        scratch *= 1 - decay
+        v *= decay
+        v += scratch
+
+    def _normalised_step(self, xp, x, g, v, scratch, lr: float) -> None:
+        """x <- x - lr g / sqrt(v + eps), using ``scratch`` (AdaGrad's and RMSProp's step)."""
+        xp.add(v, self.eps, out=scratch)
+        xp.sqrt(scratch, out=scratch)
+        xp.divide(g, scratch, out=scratch)
+        scratch *= lr
+        x -= scratch
+
+
+class AdaGrad(AdaptiveMethod):
+    memory = ("v",)
+
+    def __init__(self, lr: float = 1e-2, eps: float = 1e-8, warmup: int = 0):
+        super().__init__(lr, eps, 0.0, warmup)
+
+    def _update(self, xp, x, g, state, lr):
+        v, s = state["v"], state["scratch"]
+        xp.multiply(g, g, out=s)
+        v += s
+        self._normalised_step(xp, x, g, v, s, lr)
+
+
+class RMSProp(AdaptiveMethod):
+    memory = ("v",)
+
+    def __init__(self, lr: float = 1e-2, gamma: float = 0.9, eps: float = 1e-8, warmup: int = 0):
+        super().__init__(lr, eps, 0.0, warmup)
+        self.gamma = _real("gamma", gamma, 0.0, 1.0, open_high=True)
+
+    def _update(self, xp, x, g, state, lr):
+        v, s = state["v"], state["scratch"]
+        self._square_average(xp, g, v, s, self.gamma)
+        self._normalised_step(xp, x, g, v, s, lr)
+
+
+class Adadelta(AdaptiveMethod):
+    memory = ("v", "u")
+
+    def __init__(self, rho: float = 0.95, eps: float = 1e-6, lr: float = 1.0, warmup: int = 0):
+        super().__init__(lr, eps, 0.0, warmup)
+        self.rho = _real("rho", rho, 0.0, 1.0, open_high=True)
+
+    def _update(self, xp, x, g, state, lr):
+        v, u, s = state["v"], state["u"], state["scratch"]
+        self._square_average(xp, g, v, s, self.rho)
+        # d = sqrt(u + eps) / sqrt(v + eps) * g, computed in s
+        xp.add(v, self.eps, out=s)
+        xp.divide(u + self.eps, s, out=s)
+        xp.sqrt(s, out=s)
+        s *= g
+        u *= self.rho
+        u += (1 - self.rho) * s * s
+        s *= lr
+        x -= s
+
+
+class Adam(AdaptiveMethod):
+    memory = ("m", "v")
+    decoupled = False
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, warmup: int = 0):
+        super().__init__(lr, eps, weight_decay, warmup)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_real("beta1", betas[0], 0.0, 1.0, open_high=True),
+                      _real("beta2", betas[1], 0.0, 1.0, open_high=True))
+
+    def _update(self, xp, x, g, state, lr):
+        m, v, s = state["m"], state["v"], state["scratch"]
+        b1, b2 = self.betas
+        if self.decoupled and kernels.mode(x) is not None and x.flags.c_contiguous and g.flags.c_contiguous:
+            # One fused pass over x, g, m and v (kernels/adamw.cu); the lines below are its twin.
+            k = state.step
+            kernels.launch("adamw", "adamw_step", x.size, x.size, x, g, m, v,
+                           1 - lr * self.weight_decay, b1, b2, 1 / math.sqrt(1 - b2**k), self.eps,
+                           lr / (1 - b1**k))
+            return
+        if self.weight_decay and self.decoupled:
+            x *= 1 - lr * self.weight_decay
+        elif self.weight_decay:
+            g = g + self.weight_decay * x
+        m *= b1
+        xp.multiply(g, 1 - b1, out=s)
+        m += s
+        self._square_average(xp, g, v, s, b2)
+        k = state.step
+        correction1, correction2 = 1 - b1**k, 1 - b2**k
+        # the step alpha (m / c1) / (sqrt(v / c2) + eps), in the scratch buffer
+        xp.sqrt(v, out=s)
+        s *= 1 / math.sqrt(correction2)
+        s += self.eps
+        xp.divide(m, s, out=s)
+        s *= lr / correction1
+        x -= s
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay; defaults as PyTorch's ``AdamW`` (weight decay 0.01)."""
+
+    decoupled = True
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, warmup: int = 0):
+        super().__init__(lr, betas, eps, weight_decay, warmup)

@@ -1,0 +1,254 @@
+r"""Multiscale objectives: sums of non-interacting pieces whose curvatures differ by large factors.
+
+Kelner, Marsden, Sharan, Sidford, Valiant and Yuan (COLT 2022, "Big-Step-Little-Step") study
+
+.. math::
+
+    f(x) = \sum_{i=1}^{m} f_i(U_i^\top x),
+
+where the columns of :math:`U_1, \dots, U_m` are orthonormal bases of mutually orthogonal
+subspaces that together span :math:`\mathbb{R}^d`, and each piece :math:`f_i` is
+:math:`L_i`-smooth and :math:`\mu_i`-strongly convex. A method may know the *scales*
+:math:`(L_i, \mu_i)` but not the subspaces. Here the scales are ordered and separated,
+:math:`L_1 \ge \mu_1 \ge L_2 \ge \mu_2 \ge \dots \ge L_m \ge \mu_m`, and the condition number
+of the whole is :math:`\kappa = L_1 / \mu_m`, which can be as large as the product of the
+pieces' condition numbers :math:`\kappa_i = L_i/\mu_i` and of the gaps between them.
+
+Two families:
+
+* :func:`clustered_quadratic`: :math:`f(x) = \tfrac12 (x - x^*)^\top A (x - x^*)` whose
+  Hessian has ``clusters`` groups of eigenvalues, each group spread evenly over
+  :math:`[\mu_i, L_i]` with :math:`L_i/\mu_i` = ``cluster_condition``, in a random orthonormal
+  basis (the lecture's picture: eigenvalues near 1 and near :math:`1/\kappa`);
+* :func:`logistic_pieces`: a non-quadratic objective, each piece a scaled L2-regularised
+  logistic regression (:class:`~memopt.problems.logistic.LogisticGLM`) acting on its own
+  random subspace.
+
+Both expose ``value``, ``gradient``, ``minimizer``, ``minimum``, ``scales``, ``L`` and ``mu``.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from memopt.problems.logistic import LogisticGLM, planted_logistic
+
+
+def _positive_integer(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _finite(name: str, value, low: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < low:
+        raise ValueError(f"{name} must be finite and >= {low:g}, got {value}")
+    return value
+
+
+def cluster_scales(kappa: float, clusters: int, cluster_condition: float) -> tuple[tuple[float, float], ...]:
+    """The scales (L_i, mu_i), i = 1..clusters, of geometrically spaced clusters with
+    L_1 = 1, mu_m = 1/kappa and L_i / mu_i = cluster_condition.
+
+    Consecutive clusters are a factor r = (kappa / cluster_condition)^(1/(m-1)) apart
+    (L_{i+1} = L_i / r), so they do not overlap (mu_i >= L_{i+1}) exactly when
+    kappa >= cluster_condition^m.
+    """
+    clusters = _positive_integer("clusters", clusters)
+    cluster_condition = _finite("cluster_condition", cluster_condition, 1.0)
+    kappa = _finite("kappa", kappa, 1.0)
+    if clusters == 1:
+        if not math.isclose(kappa, cluster_condition):
+            raise ValueError(f"one cluster has kappa = cluster_condition, got {kappa} and {cluster_condition}")
+        return ((1.0, 1.0 / kappa),)
+    if kappa < cluster_condition**clusters * (1 - 1e-12):
+        raise ValueError(
+            f"kappa must be >= cluster_condition^clusters = {cluster_condition**clusters:g} for "
+            f"{clusters} clusters that do not overlap, got {kappa:g}"
+        )
+    ratio = (kappa / cluster_condition) ** (1.0 / (clusters - 1))
+    tops = [ratio ** (-i) for i in range(clusters)]
+    return tuple((top, top / cluster_condition) for top in tops)
+
+
+def random_basis(dimension: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-random orthogonal matrix (QR of a Gaussian matrix, signs fixed by R's diagonal)."""
+    q, r = np.linalg.qr(rng.standard_normal((dimension, dimension)))
+    return q * np.sign(np.diag(r))
+
+
+def column_blocks(basis: np.ndarray, count: int) -> list[np.ndarray]:
+    """The columns of ``basis`` split into ``count`` consecutive blocks of equal width."""
+    width = basis.shape[1] // count
+    return [basis[:, i * width:(i + 1) * width] for i in range(count)]
+
+
+class _Multiscale:
+    """What both families share: point checks and the constants of the whole."""
+
+    scales: tuple[tuple[float, float], ...]
+    dimension: int
+
+    @property
+    def L(self) -> float:
+        """Smoothness of f: the largest L_i."""
+        return max(top for top, _ in self.scales)
+
+    @property
+    def mu(self) -> float:
+        """Strong convexity of f: the smallest mu_i."""
+        return min(bottom for _, bottom in self.scales)
+
+    @property
+    def kappa(self) -> float:
+        """The condition number L / mu of the whole objective."""
+        return self.L / self.mu
+
+    @property
+    def pieces(self) -> int:
+        return len(self.scales)
+
+    def _point(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"x must hold real numbers, got dtype {x.dtype}")
+        if x.shape != (self.dimension,):
+            raise ValueError(f"x must have shape ({self.dimension},), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x contains NaN or infinite entries")
+        return x.astype(np.float64, copy=False)
+
+
+class ClusteredQuadratic(_Multiscale):
+    """f(x) = 1/2 (x - x*)^T A (x - x*) with A = Q diag(eigenvalues) Q^T, f* = 0.
+
+    ``blocks[i]`` are the columns of Q spanning the i-th cluster's subspace.
+    """
+
+    def __init__(self, eigenvalues, basis, minimizer, scales, blocks):
+        self.eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        self.basis = np.asarray(basis, dtype=np.float64)
+        self.dimension = self.eigenvalues.size
+        self.matrix = (self.basis * self.eigenvalues) @ self.basis.T
+        self.matrix = (self.matrix + self.matrix.T) / 2  # exactly symmetric
+        self.minimizer = np.asarray(minimizer, dtype=np.float64)
+        self.b = self.matrix @ self.minimizer
+        self.minimum = 0.0
+        self.scales = tuple(scales)
+        self.blocks = tuple(blocks)
+
+    def value(self, x) -> float:
+        e = self._point(x) - self.minimizer
+        return 0.5 * float(e @ self.matrix @ e)
+
+    def gradient(self, x) -> np.ndarray:
+        return self.matrix @ self._point(x) - self.b
+
+    def hessian(self, x=None) -> np.ndarray:
+        return self.matrix
+
+
+def clustered_quadratic(
+    kappa: float,
+    clusters: int = 2,
+    cluster_dim: int = 20,
+    cluster_condition: float = 2.0,
+    *,
+    seed: int = 0,
+) -> ClusteredQuadratic:
+    """A quadratic in d = clusters * cluster_dim dimensions whose Hessian has ``clusters``
+    groups of ``cluster_dim`` eigenvalues, group i evenly spaced on [mu_i, L_i] (both ends
+    included) with the scales of :func:`cluster_scales`; eigenvectors are a Haar-random basis
+    and x* ~ N(0, I_d), both drawn from ``numpy.random.default_rng(seed)``."""
+    scales = cluster_scales(kappa, clusters, cluster_condition)
+    cluster_dim = _positive_integer("cluster_dim", cluster_dim)
+    rng = np.random.default_rng(seed)
+    dimension = clusters * cluster_dim
+    basis = random_basis(dimension, rng)
+    eigenvalues = np.concatenate([np.linspace(mu, top, cluster_dim) if cluster_dim > 1 else [mu]
+                                  for top, mu in scales])
+    return ClusteredQuadratic(eigenvalues, basis, rng.standard_normal(dimension), scales,
+                              column_blocks(basis, clusters))
+
+
+class SeparatedPieces(_Multiscale):
+    """f(x) = sum_i w_i g_i(U_i^T x) with each g_i an L2-regularised logistic regression.
+
+    Piece i has the scale (w_i L_{g_i}, w_i mu_{g_i}); x* = sum_i U_i z_i* and
+    f* = sum_i w_i g_i(z_i*), with z_i* the minimiser of g_i found by Newton's method.
+    """
+
+    def __init__(self, losses: list[LogisticGLM], weights, blocks):
+        if not (len(losses) == len(weights) == len(blocks)) or not losses:
+            raise ValueError("need as many losses, weights and blocks, and at least one of each")
+        self.losses = list(losses)
+        self.weights = tuple(_finite("weight", w, 0.0) for w in weights)
+        if min(self.weights) <= 0:
+            raise ValueError(f"weights must be > 0, got {self.weights}")
+        self.blocks = tuple(np.asarray(u, dtype=np.float64) for u in blocks)
+        self.dimension = self.blocks[0].shape[0]
+        for u, loss in zip(self.blocks, self.losses):
+            if u.shape != (self.dimension, loss.n_features):
+                raise ValueError(f"block of shape {u.shape} does not fit a loss on {loss.n_features} features")
+        self.scales = tuple((w * g.L, w * g.mu) for w, g in zip(self.weights, self.losses))
+        optima = [g.minimize() for g in self.losses]
+        self.minimizer = sum(u @ o.x for u, o in zip(self.blocks, optima))
+        self.minimum = float(sum(w * o.value for w, o in zip(self.weights, optima)))
+
+    def value(self, x) -> float:
+        x = self._point(x)
+        return float(sum(w * g.value(u.T @ x) for w, g, u in zip(self.weights, self.losses, self.blocks)))
+
+    def gradient(self, x) -> np.ndarray:
+        x = self._point(x)
+        return sum(w * (u @ g.gradient(u.T @ x)) for w, g, u in zip(self.weights, self.losses, self.blocks))
+
+    def hessian(self, x) -> np.ndarray:
+        x = self._point(x)
+        return sum(w * (u @ g.hessian(u.T @ x) @ u.T) for w, g, u in zip(self.weights, self.losses, self.blocks))
+
+
+def logistic_pieces(
+    kappa: float,
+    pieces: int = 2,
+    piece_dim: int = 20,
+    *,
+    samples: int = 200,
+    mu: float = 0.5,
+    seed: int = 0,
+) -> SeparatedPieces:
+    """A non-quadratic multiscale objective: ``pieces`` planted logistic regressions
+    (``samples`` samples, ``piece_dim`` features, regularisation ``mu``, seeds seed, seed+1, ...)
+    on the column blocks of one Haar-random basis of R^(pieces * piece_dim).
+
+    The weights make the scales geometric with L_1 = 1 and mu_m = 1/kappa, as in
+    :func:`cluster_scales` with each piece's own condition number L_{g_i}/mu in place of the
+    cluster condition; ``kappa`` must leave the pieces separated (mu_i >= L_{i+1}).
+    """
+    pieces = _positive_integer("pieces", pieces)
+    if pieces < 2:
+        raise ValueError(f"pieces must be >= 2 for a multiscale objective, got {pieces}")
+    piece_dim = _positive_integer("piece_dim", piece_dim)
+    kappa = _finite("kappa", kappa, 1.0)
+    mu = _finite("mu", mu, 0.0)
+    if mu <= 0:
+        raise ValueError("mu must be > 0: every piece must be strongly convex")
+    losses = [planted_logistic(samples, piece_dim, mu, seed=seed + i) for i in range(pieces)]
+    conditions = [g.L / g.mu for g in losses]
+    # Top of piece i at ratio^-i; the bottom of the last piece at 1/kappa.
+    ratio = (kappa / conditions[-1]) ** (1.0 / (pieces - 1))
+    for i in range(pieces - 1):
+        if ratio < conditions[i]:
+            raise ValueError(
+                f"kappa = {kappa:g} is too small to separate {pieces} pieces with condition "
+                f"numbers {[round(c, 3) for c in conditions]}"
+            )
+    weights = [ratio ** (-i) / g.L for i, g in enumerate(losses)]
+    basis = random_basis(pieces * piece_dim, np.random.default_rng(seed))
+    return SeparatedPieces(losses, weights, column_blocks(basis, pieces))
