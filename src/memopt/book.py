@@ -28,8 +28,30 @@ NOTEBOOK_MARKER = re.compile(r"^---\s*\n.*?format_name:\s*myst.*?\n---", re.S)
 
 
 def notebook_sources(book: Path = BOOK) -> list[Path]:
-    """The chapters that are notebooks: MyST-Markdown files with a jupytext header."""
-    return sorted(p for p in Path(book).rglob("*.md") if NOTEBOOK_MARKER.match(p.read_text()))
+    """The chapters that are notebooks (MyST-Markdown files with a jupytext header), in the
+    order of the table of contents beside ``book`` (``_toc.yml``), then by path."""
+    book = Path(book)
+    order = {name: i for i, name in enumerate(_toc_files(book.parent / "_toc.yml"))}
+    chapters = [p for p in book.rglob("*.md") if NOTEBOOK_MARKER.match(p.read_text())]
+    return sorted(chapters, key=lambda p: (order.get(p.relative_to(book.parent).with_suffix("").as_posix(),
+                                                     len(order)), p))
+
+
+def _toc_files(toc: Path) -> list[str]:
+    """The files a Jupyter Book table of contents lists, in order (none if there is no toc)."""
+    if not toc.exists():
+        return []
+    import yaml  # noqa: PLC0415 - comes with jupyter-book
+
+    def walk(entry) -> list[str]:
+        found = [entry["file"]] if isinstance(entry, dict) and "file" in entry else []
+        for key in ("parts", "chapters", "sections"):
+            for child in entry.get(key, []) if isinstance(entry, dict) else []:
+                found += walk(child)
+        return found
+
+    content = yaml.safe_load(toc.read_text()) or {}
+    return [content.get("root", "")] + walk(content)
 
 
 def cells(path: Path) -> list[tuple[str, str]]:
