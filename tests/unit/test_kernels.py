@@ -185,3 +185,54 @@ def test_cross_entropy_host_harness_matches_the_numpy_twin(dtype, monkeypatch):
     harness_loss, harness_gradient = CrossEntropy().value_and_gradient(logits, labels)
     assert harness_loss == pytest.approx(loss, rel=TOLERANCE[dtype])
     np.testing.assert_allclose(harness_gradient, gradient, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", STREAMING)
+def test_gpu_streaming_kernels_match_the_cpu(name):
+    stream = RegressionStream(GaussianRegression(16), seeds=range(8))
+    rows, labels = stream.draw(400)
+    cpu = STREAMING[name](16, 8)
+    expected = cpu.consume_tracking(*cpu._check(rows, labels, chunk=True), stream.targets)
+    gpu = STREAMING[name](16, 8)
+    gpu.x = backend.asarray(gpu.x, "gpu")
+    got = gpu.consume_tracking(backend.asarray(rows, "gpu"), backend.asarray(labels, "gpu"),
+                               backend.asarray(stream.targets, "gpu"))
+    np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device")
+def test_gpu_adamw_and_cross_entropy_match_the_cpu():
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal(1000), rng.standard_normal(1000)
+    method = AdamW(lr=1e-2, weight_decay=1.0)
+    state, x_cpu = method.init(x), x.copy()
+    method.step(x_cpu, g, state)
+    x_gpu = backend.asarray(x, "gpu")
+    gpu_state = method.init(x_gpu)
+    method.step(x_gpu, backend.asarray(g, "gpu"), gpu_state)
+    np.testing.assert_allclose(backend.to_numpy(x_gpu), x_cpu, rtol=1e-12, atol=1e-15)
+    logits, labels = rng.standard_normal((64, 97)) * 10, rng.integers(0, 97, 64)
+    loss, grad = CrossEntropy().value_and_gradient(logits, labels)
+    gpu_loss, gpu_grad = CrossEntropy().value_and_gradient(backend.asarray(logits, "gpu"),
+                                                           backend.asarray(labels, "gpu"))
+    assert gpu_loss == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(backend.to_numpy(gpu_grad), grad, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device")
+def test_gpu_runs_a_whole_chapter_like_the_cpu(monkeypatch):
+    """The SGD chapter's experiment at a small scale, on the GPU and on the CPU."""
+    from memopt.experiments import sgd
+
+    config = sgd.Config(runs=8, iterations=2000, constant_steps=(0.2, 0.05), batch_sizes=(1, 4))
+    cpu = sgd.summary(sgd.run(config))
+    monkeypatch.setenv("MEMOPT_DEVICE", "gpu")
+    gpu = sgd.summary(sgd.run(config))
+    for key in ("f_star", "initial_gap"):
+        assert gpu[key] == pytest.approx(cpu[key], rel=1e-10)
+    for alpha, row in cpu["constant_step_floors"].items():
+        assert gpu["constant_step_floors"][alpha]["floor"] == pytest.approx(row["floor"], rel=1e-8)

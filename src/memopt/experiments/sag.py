@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from memopt import plotting
+from memopt.backend import to_numpy
 from memopt.claims import relative_gap
 from memopt.optim import SAG, SAGA, SVRG, DecreasingStep, Trace, gradient_descent, run_batched
 from memopt.optim.stochastic import SGD, state_bytes
@@ -202,7 +203,7 @@ def _sampling(spec: ProblemSpec, config: Config, bar) -> ProblemRuns:
     problem = spec.build()
     runs = ProblemRuns("heterogeneous", problem, problem.minimize(), np.zeros(problem.n_features),
                        config.heterogeneous_passes)
-    L_max, L_mean = problem.L_max, float(np.mean(problem.sample_lipschitz))
+    L_max, L_mean = problem.L_max, float(to_numpy(problem.sample_lipschitz).mean())
     iterations = config.heterogeneous_passes * problem.n_samples
     for label, method in [
         ("SAG, uniform, α = 1/L_max", SAG(1 / L_max, normalize_seen=True)),
@@ -292,7 +293,7 @@ def plot_sampling(runs: ProblemRuns):
     left.legend(loc="upper right", fontsize=8)
     plotting.axes_labels(left, xlabel="effective passes (sample gradients / n)", ylabel=GAP_LABEL,
                          title="Sampling by L_i on rows of very different norms", logy=True)
-    lipschitz = np.sort(np.asarray(runs.problem.sample_lipschitz))
+    lipschitz = np.sort(to_numpy(runs.problem.sample_lipschitz))
     right.hist(lipschitz, bins=np.logspace(np.log10(lipschitz[0]), np.log10(lipschitz[-1]), 30),
                color="C0", alpha=0.7)
     right.axvline(lipschitz.mean(), color="black", ls="--", label="L_mean")
