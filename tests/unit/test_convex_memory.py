@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import central_difference
 from scipy.optimize import minimize
 
 from memopt.experiments import convex_memory as cm
@@ -35,13 +36,6 @@ def naive_value(f: HardFunction, x):
     return f.scale * max(barrier, max(pieces))
 
 
-def central_difference(fun, x, h):
-    grad = np.zeros_like(x)
-    for j in range(x.size):
-        e = np.zeros_like(x)
-        e[j] = h
-        grad[j] = (fun(x + e) - fun(x - e)) / (2 * h)
-    return grad
 
 
 def slsqp_minimum(f: HardFunction):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import central_difference
 from scipy.optimize import minimize
 
 from memopt.problems import LogisticGLM, planted_logistic, sklearn_optimum
@@ -23,13 +24,6 @@ def naive_value(problem, x):
     return np.mean(np.log(1 + np.exp(-y * (a @ x)))) + problem.mu / 2 * x @ x
 
 
-def central_difference(fun, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for j in range(x.size):
-        e = np.zeros_like(x)
-        e[j] = h
-        grad[j] = (fun(x + e) - fun(x - e)) / (2 * h)
-    return grad
 
 
 def test_value_matches_the_formula(problem):
