@@ -14,14 +14,13 @@ writes benchmarks/results/kernels.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
+from _record import machine, write
 
 from memopt import backend, kernels
 from memopt.nets.losses import CrossEntropy
@@ -127,15 +126,10 @@ def main(argv=None) -> dict:
         "benchmark": "CUDA kernels against their NumPy twins",
         "gpu_present": gpu,
         "kernel_device": "gpu" if gpu else "host harness (CPU, g++): no GPU was present",
-        "machine": {"cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    **({"gpu": backend.device_info("gpu").get("gpu")} if gpu else {})},
+        "machine": machine(**({"gpu": backend.device_info("gpu").get("gpu")} if gpu else {})),
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return write(record, RESULTS)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,13 @@ means ours is faster).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import sklearn
+from _record import machine, write
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
@@ -109,9 +107,7 @@ def main(argv=None) -> dict:
         "benchmark": "SAG to f - f* <= 1e-6 on the SAG chapter's larger problem",
         "problem": {"n_samples": problem.n_samples, "n_features": problem.n_features, "mu": problem.mu},
         "target": TARGET,
-        "machine": {"cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-                    "python": platform.python_version(), "numpy": np.__version__,
-                    "sklearn": sklearn.__version__},
+        "machine": machine(sklearn=sklearn.__version__),
         "work": {"ours_passes_seed0": single_iterations / problem.n_samples,
                  "ours_passes_all_seeds_together": batch_iterations / problem.n_samples,
                  "sklearn_epochs_seed0": epochs[0], "sklearn_epochs_total": int(sum(epochs))},
@@ -122,10 +118,7 @@ def main(argv=None) -> dict:
              "sklearn_s": batch_sklearn, "ratio": batch_ours / batch_sklearn},
         ],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return record
+    return write(record, RESULTS)
 
 
 if __name__ == "__main__":

@@ -407,8 +407,7 @@ QUERY_LABEL = "oracle queries to reach ε (mean, 10–90% band)"
 
 
 def _finite_columns(sweep: Sweep):
-    keep = np.isfinite(sweep.queries).all(axis=0)
-    return keep
+    return np.isfinite(sweep.queries).all(axis=0)
 
 
 def plot_accuracy(result: Result):

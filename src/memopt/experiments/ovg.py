@@ -290,7 +290,7 @@ def plot_small_game(result: Result):
     products = np.array([np.abs(A @ x) / np.linalg.norm(x) for x, _ in small.queries]).T
     shown = np.log10(np.maximum(products, 1e-17))
     image = middle.imshow(shown, cmap="viridis", vmin=-17, vmax=1, aspect="auto")
-    for t, (x, g) in enumerate(small.queries):
+    for t, (x, _) in enumerate(small.queries):
         j = int(np.argmax(np.abs(A @ x)))
         middle.add_patch(Rectangle((t - 0.5, j - 0.5), 1, 1, fill=False, ec="white", lw=2))
     middle.set_xticks(range(products.shape[1]), [f"x{t + 1}" for t in range(products.shape[1])])

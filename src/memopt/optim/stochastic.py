@@ -91,7 +91,7 @@ class Method:
             x = self.step(problem, x, batch, k + offset)
         return x
 
-    def _kernel_ready(self, problem, x, indices) -> bool:
+    def _kernel_ready(self, problem, x) -> bool:
         return kernels.mode(x, problem.features) is not None and problem.dtype in (np.float32, np.float64)
 
     def state(self) -> dict:
@@ -119,7 +119,7 @@ class SGD(Method):
         return x - self.schedule(k) * problem.batch_gradient(x, indices)
 
     def advance(self, problem, x, indices, k: int):
-        if not self._kernel_ready(problem, x, indices):
+        if not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         xp = array_module(x)
         steps, runs, batch = indices.shape
@@ -268,7 +268,7 @@ class SAG(_TableMethod):
         return x - (self.alpha / self._denominator) * self.total
 
     def advance(self, problem, x, indices, k: int):
-        if self.table_kind != "glm" or not self._kernel_ready(problem, x, indices):
+        if self.table_kind != "glm" or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         seen = self.seen if self.normalize_seen else array_module(x).zeros(1, dtype=bool)  # unread then
         return self._launch("sag_steps", problem, x, indices, self._denominator, seen,
@@ -314,7 +314,7 @@ class SAGA(_TableMethod):
         return x - self.alpha * direction
 
     def advance(self, problem, x, indices, k: int):
-        if self.table_kind != "glm" or not self._kernel_ready(problem, x, indices):
+        if self.table_kind != "glm" or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         return self._launch("saga_steps", problem, x, indices)
 
@@ -355,7 +355,7 @@ class SVRG(Method):
         return x - self.alpha * direction
 
     def advance(self, problem, x, indices, k: int):
-        if indices.shape[-1] != 1 or not self._kernel_ready(problem, x, indices):
+        if indices.shape[-1] != 1 or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         xp = array_module(x)
         steps, runs = indices.shape[:2]
