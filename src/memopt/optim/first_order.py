@@ -343,9 +343,10 @@ def nesterov_distance_steps(kappa: float, factor: float) -> int:
     needed = math.log(math.sqrt(kappa + 1) * factor)
     if needed <= 0:
         return 0
-    if kappa == 1:
+    contraction = 1 / math.sqrt(kappa)
+    if contraction >= 1:  # kappa is 1 to float precision
         return 1  # one step of size 1/L solves a problem with a single curvature
-    return math.ceil(2 * needed / -math.log1p(-1 / math.sqrt(kappa)))
+    return math.ceil(2 * needed / -math.log1p(-contraction))
 
 
 def default_little_steps(scales) -> tuple[int, ...]:
