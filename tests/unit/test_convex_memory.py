@@ -309,10 +309,10 @@ def test_projection_and_accuracy_counts():
 # -- bad input ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
     ({"A": np.ones((2, 3)), "V": np.ones((1, 4))}, "as many columns"),
-    ({"A": np.ones((2, 3)), "V": np.ones((1, 3)), "eta": 0.0}, "eta must be > 0"),
-    ({"A": np.ones((2, 3)), "V": np.ones((1, 3)), "gamma": -1.0}, "gamma must be >= 0"),
+    ({"A": np.ones((2, 3)), "V": np.ones((1, 3)), "eta": 0.0}, "eta must be finite and > 0"),
+    ({"A": np.ones((2, 3)), "V": np.ones((1, 3)), "gamma": -1.0}, "gamma must be finite and >= 0"),
     ({"A": np.full((2, 3), np.nan), "V": np.ones((1, 3))}, "finite"),
-    ({"A": np.ones((2, 3)), "V": np.ones((1, 3)), "scale": np.inf}, "scale must be a finite"),
+    ({"A": np.ones((2, 3)), "V": np.ones((1, 3)), "scale": np.inf}, "scale must be finite"),
 ])
 def test_hard_function_rejects_bad_parameters(kwargs, match):
     params = {"eta": 1.0, "rho": 1.0, "gamma": 0.1, **kwargs}

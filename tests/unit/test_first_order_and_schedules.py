@@ -34,7 +34,7 @@ def test_gd_rejects_bad_input(problem):
         gradient_descent(problem, np.zeros((2, 6)), 0.1, iterations=3)
     with pytest.raises(ValueError, match="> 0"):
         gradient_descent(problem, np.zeros(6), -0.1, iterations=3)
-    with pytest.raises(ValueError, match="iterations"):
+    with pytest.raises(TypeError, match="iterations"):
         gradient_descent(problem, np.zeros(6), 0.1, iterations=2.5)
 
 

@@ -111,7 +111,7 @@ def test_decreasing_step_converges(problem):
         ({"step": float("nan")}, ValueError, "finite"),
         ({"step": "big"}, TypeError, "real number"),
         ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
-        ({"batch_size": 1.5}, ValueError, "batch_size"),
+        ({"batch_size": 1.5}, TypeError, "batch_size"),
         ({"seeds": []}, ValueError, "seeds must be a non-empty"),
         ({"seeds": [0.5]}, ValueError, "seeds"),
         ({"iterations": -1}, ValueError, "iterations must be"),

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from memopt import plotting
+from memopt._checks import integer
 from memopt.backend import single_blas_thread
 from memopt.nets.linear_attention import (
     Training,
@@ -72,9 +73,7 @@ class Config:
 
     def __post_init__(self):
         for name in ("n_tasks", "dim", "n_examples", "newton_steps", "gd_iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            integer(name, getattr(self, name))
         if self.n_examples < self.dim:
             raise ValueError(f"need n_examples >= dim so that S = X^T X is invertible, got "
                              f"{self.n_examples} < {self.dim}")

@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from memopt._checks import integer
 from memopt.backend import array_module
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _streams(seed) -> tuple[np.random.Generator, np.random.Generator]:
@@ -50,8 +45,8 @@ class RandomFeatureMap:
     directions: np.ndarray
 
     def __init__(self, input_dim: int, max_features: int, seed: int):
-        self.input_dim = _check_count("input_dim", input_dim)
-        self.max_features = _check_count("max_features", max_features)
+        self.input_dim = integer("input_dim", input_dim)
+        self.max_features = integer("max_features", max_features)
         self.seed = seed
         self._direction_rng, self._offset_rng = _streams(seed)
 

@@ -49,11 +49,11 @@ is the one of Zhang, Frei and Bartlett (2024), and follows from
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 from scipy.optimize import minimize
 
+from memopt._checks import integer
 from memopt.backend import single_blas_thread
 
 
@@ -69,9 +69,7 @@ def _covariance(covariance) -> np.ndarray:
 
 
 def _context_length(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer (examples per prompt), got {n!r}")
-    return int(n)
+    return integer("n", n)
 
 
 @dataclass
@@ -92,8 +90,7 @@ class LinearSelfAttention:
     @classmethod
     def initial(cls, dim: int, scale: float = 0.01, seed: int = 0) -> LinearSelfAttention:
         """Small Gaussian parameters (at zero every gradient vanishes: a saddle point)."""
-        if isinstance(dim, bool) or not isinstance(dim, Integral) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        integer("dim", dim)
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale!r}")
         rng = np.random.default_rng(seed)

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from memopt._checks import integer
 from memopt.backend import array_module, xp_for_device
-from memopt.nets.layers import DecoderBlock, Embedding, Linear, scatter_rows, sinusoidal_positions
+from memopt.nets.layers import (
+    DecoderBlock,
+    Embedding,
+    Linear,
+    scatter_rows,
+    sinusoidal_positions,
+)
 from memopt.nets.losses import CrossEntropy, MeanSquaredError
 from memopt.nets.params import Parameters, normal
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Network:
@@ -82,11 +83,11 @@ class DecoderTransformer(Network):
 
     def __init__(self, vocabulary: int, classes: int, *, length: int = 4, width: int = 128,
                  heads: int = 4, layers: int = 2, seed: int = 0, dtype=np.float32, device=None):
-        self.vocabulary = _positive_int("vocabulary", vocabulary)
-        self.classes = _positive_int("classes", classes)
-        self.input_length = _positive_int("length", length)
+        self.vocabulary = integer("vocabulary", vocabulary)
+        self.classes = integer("classes", classes)
+        self.input_length = integer("length", length)
         self.input_range = self.vocabulary
-        width, heads, layers = (_positive_int(n, v) for n, v in
+        width, heads, layers = (integer(n, v) for n, v in
                                 (("width", width), ("heads", heads), ("layers", layers)))
         self.width = width
         self.params = Parameters()
@@ -138,8 +139,8 @@ class QuadraticMLP(Network):
 
     def __init__(self, modulus: int, width: int = 500, *, seed: int = 0, dtype=np.float32,
                  device=None):
-        self.modulus = _positive_int("modulus", modulus)
-        self.width = _positive_int("width", width)
+        self.modulus = integer("modulus", modulus)
+        self.width = integer("width", width)
         self.input_range = self.modulus
         std = 0.5 / (2 * self.width) ** (1 / 3)
         self.params = Parameters()

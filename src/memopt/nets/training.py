@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
+from memopt._checks import integer
 from memopt.backend import to_numpy
 from memopt.cache import ResultCache
 from memopt.nets.models import Network
@@ -173,10 +174,8 @@ def train(
     """Train ``network`` in place for ``steps`` updates; returns the measurements at
     ``eval_steps`` (step 0 is before the first update). ``callback(k)`` is called after
     update k (1-based), after any checkpoint of that step was written."""
-    if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    integer("steps", steps, minimum=0)
+    integer("batch_size", batch_size)
     eval_steps = {int(s) for s in eval_steps if 0 <= s <= steps}
     xp = network.xp
     train_inputs, train_labels = xp.asarray(data.train_inputs), xp.asarray(data.train_labels)

@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 
 from memopt import kernels
+from memopt._checks import integer
 from memopt.backend import array_module
 
 
@@ -71,8 +72,7 @@ class AdaptiveMethod:
         self.lr = _real("lr", lr, 0.0, open_low=True)
         self.eps = _real("eps", eps, 0.0, open_low=True)
         self.weight_decay = _real("weight_decay", weight_decay, 0.0)
-        if isinstance(warmup, bool) or not isinstance(warmup, Integral) or warmup < 0:
-            raise ValueError(f"warmup must be a non-negative integer (steps), got {warmup!r}")
+        integer("warmup", warmup, minimum=0)
         self.warmup = int(warmup)
 
     def learning_rate(self, k: int) -> float:

@@ -26,6 +26,7 @@ from numbers import Integral
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from memopt._checks import integer
 from memopt.optim.first_order import QueryRun, _budget, _radius
 
 #: The ellipsoid cuts a centre outside the ball with the ball's separating hyperplane, which
@@ -213,8 +214,7 @@ def limited_memory_cutting_plane(oracle, dim: int, max_cuts: int, *, queries: in
     centres kept for that test are bookkeeping of the run, not state the method needs.)
     """
     dim, queries, radius, target = _dimension(dim), _budget(queries), _radius(radius), _target(target)
-    if isinstance(max_cuts, bool) or not isinstance(max_cuts, Integral) or max_cuts < 1:
-        raise ValueError(f"max_cuts must be a positive integer, got {max_cuts!r}")
+    integer("max_cuts", max_cuts)
     normals, offsets = np.zeros((0, dim)), np.zeros(0)
     centre, record, peak = np.zeros(dim), _Queries(oracle, dim), 0
     factor = np.sqrt(2) / radius * np.eye(dim)  # phi's Hessian at the ball's centre is R^T R

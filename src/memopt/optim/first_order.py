@@ -8,8 +8,9 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from memopt._checks import integer, real
 from memopt.backend import array_module, to_numpy
-from memopt.optim.schedules import _positive, as_schedule
+from memopt.optim.schedules import as_schedule
 from memopt.optim.trace import Recorder, Trace, log_iterations
 
 
@@ -20,8 +21,7 @@ def gradient_descent(
 
     Every step evaluates all n sample gradients, so after k steps ``samples`` is k n.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, Integral) or iterations < 0:
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    integer("iterations", iterations, minimum=0)
     schedule = as_schedule(step)
     xp = array_module(problem.features)
     x = xp.asarray(x0, dtype=problem.dtype)
@@ -74,8 +74,8 @@ class Convergence:
 
 def _strong_convexity_constants(problem, L, mu) -> tuple[float, float]:
     """(L, mu) given explicitly or read from the problem; checked 0 < mu <= L < inf."""
-    L = _positive("L", problem.L if L is None else L)
-    mu = _positive("mu", problem.mu if mu is None else mu)
+    L = real("L", problem.L if L is None else L)
+    mu = real("mu", problem.mu if mu is None else mu)
     if mu > L:
         raise ValueError(f"need mu <= L, got mu = {mu:g} > L = {L:g}")
     return L, mu
@@ -94,9 +94,7 @@ class _Monitor:
             raise TypeError("problem must provide gradient(x) and minimizer (x*)")
         if not (isinstance(tol, Real) and not isinstance(tol, bool) and 0 < tol < 1):
             raise ValueError(f"tol must be a real number in (0, 1), got {tol!r}")
-        if (isinstance(max_evaluations, bool) or not isinstance(max_evaluations, Integral)
-                or max_evaluations < 1):
-            raise ValueError(f"max_evaluations must be a positive integer, got {max_evaluations!r}")
+        integer("max_evaluations", max_evaluations)
         xp = array_module(x0)
         x0 = xp.asarray(x0)
         if x0.dtype.kind not in "fiu":
@@ -170,7 +168,7 @@ def plain_gradient_descent(problem, x0, *, step=None, tol: float = 1e-6,
     about kappa ln(1/eps) evaluations, kappa = L/mu. The estimate after k evaluations is x_k.
     """
     run = _Monitor(problem, x0, tol, max_evaluations, record_steps)
-    h = 1.0 / _strong_convexity_constants(problem, None, None)[0] if step is None else _positive("step", step)
+    h = 1.0 / _strong_convexity_constants(problem, None, None)[0] if step is None else real("step", step)
     x = run.x0
     while not run.done(x):
         g = run.gradient(x)
@@ -337,7 +335,7 @@ def nesterov_distance_steps(kappa: float, factor: float) -> int:
     mu/2 ||x - x*||^2 <= f(x) - f* <= L/2 ||x - x*||^2:
     ||x_k - x*|| <= sqrt(kappa + 1) (1 - 1/sqrt(kappa))^(k/2) ||x_0 - x*||.
     """
-    kappa, factor = _positive("kappa", kappa), _positive("factor", factor)
+    kappa, factor = real("kappa", kappa), real("factor", factor)
     if kappa < 1:
         raise ValueError(f"kappa must be >= 1, got {kappa}")
     needed = math.log(math.sqrt(kappa + 1) * factor)
@@ -498,9 +496,7 @@ def project_to_ball(x, radius: float):
 
 
 def _budget(queries) -> int:
-    if isinstance(queries, bool) or not isinstance(queries, Integral) or queries < 1:
-        raise ValueError(f"queries must be a positive integer, got {queries!r}")
-    return int(queries)
+    return integer("queries", queries)
 
 
 def _radius(radius) -> float:

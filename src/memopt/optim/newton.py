@@ -38,19 +38,15 @@ larger one makes :math:`|1-\eta\lambda_{\max}|` larger.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
+from memopt._checks import integer
 from memopt.backend import array_module
 
 ALPHA_RULES = ("frobenius", "paper", "optimal")
 
-
-def _steps(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
 
 
 def _gram(gram):
@@ -178,7 +174,7 @@ def iterative_newton(gram, moment=None, *, steps: int, alpha="frobenius") -> New
     convergence there.
     """
     gram = _gram(gram)
-    steps = _steps("steps", steps)
+    steps = integer("steps", steps, minimum=0)
     xp = array_module(gram)
     if moment is not None:
         moment = _moment(moment, gram)
@@ -208,7 +204,7 @@ def newton_residual_theory(gram, alpha, steps: int):
     """||I - M_k S||_2 = max over the eigenvalues of |1 - alpha lambda^2|^(2^k), k = 0..steps,
     for a full-rank S: the exact-arithmetic prediction of :func:`iterative_newton`."""
     gram = _gram(gram)
-    steps = _steps("steps", steps)
+    steps = integer("steps", steps, minimum=0)
     xp = array_module(gram)
     values = _eigenvalues(gram)
     base = xp.abs(1 - newton_alpha(gram, alpha)[:, None] * values**2).max(axis=1)
@@ -250,8 +246,8 @@ def least_squares_gd(gram, moment, *, iterations: int, step=None, error=None, le
     """
     gram = _gram(gram)
     moment = _moment(moment, gram)
-    iterations = _steps("iterations", iterations)
-    chunk = _steps("chunk", chunk) or 1
+    iterations = integer("iterations", iterations, minimum=0)
+    chunk = integer("chunk", chunk, minimum=0) or 1
     xp = array_module(gram)
     step = best_fixed_step(gram) if step is None else _per_task("step", step, gram)
     record_at = np.unique(np.asarray([] if record_at is None else record_at, dtype=np.int64))
@@ -312,7 +308,7 @@ def spectral_errors(gram, solution, factors, weight=None):
 def newton_error_theory(gram, solution, *, steps: int, alpha="frobenius", weight=None):
     """Errors of w_k, k = 0..steps, of iterative Newton in exact arithmetic: residual factor
     (1 - alpha lambda^2)^(2^k) on each eigenvalue (module docstring). Shape (steps + 1, tasks)."""
-    steps = _steps("steps", steps)
+    steps = integer("steps", steps, minimum=0)
     alpha = newton_alpha(gram, alpha)
     powers = 2.0 ** np.arange(steps + 1)
 

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Real
 
-
-def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return value
+from memopt._checks import real
 
 
 @dataclass(frozen=True)
@@ -23,7 +14,7 @@ class ConstantStep:
     alpha: float
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", _positive("step size alpha", self.alpha))
+        object.__setattr__(self, "alpha", real("step size alpha", self.alpha))
 
     def __call__(self, k: int) -> float:
         return self.alpha
@@ -47,9 +38,9 @@ class DecreasingStep:
     cap: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "mu", _positive("mu", self.mu))
+        object.__setattr__(self, "mu", real("mu", self.mu))
         if self.cap is not None:
-            object.__setattr__(self, "cap", _positive("cap", self.cap))
+            object.__setattr__(self, "cap", real("cap", self.cap))
 
     def __call__(self, k: int) -> float:
         alpha = (2 * k + 1) / (2 * self.mu * (k + 1) ** 2)

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from memopt import kernels
+from memopt._checks import integer
 from memopt.backend import array_module, to_numpy
 from memopt.optim.schedules import ConstantStep, as_schedule
 from memopt.optim.trace import Recorder, Trace, log_iterations
@@ -38,8 +39,8 @@ class IndexStream:
     """
 
     def __init__(self, n_samples: int, seeds: Sequence[int], batch_size: int = 1, probabilities=None):
-        self.n_samples = _positive_int("n_samples", n_samples)
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.n_samples = integer("n_samples", n_samples)
+        self.batch_size = integer("batch_size", batch_size)
         seeds = list(seeds)
         if not seeds or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in seeds):
             raise ValueError("seeds must be a non-empty sequence of integers, one per run")
@@ -66,11 +67,6 @@ class IndexStream:
             per_run = [g.choice(self.n_samples, size=shape, p=self.probabilities) for g in self._generators]
         return np.stack(per_run, axis=1)
 
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Method:
@@ -333,7 +329,7 @@ class SVRG(Method):
 
     def __init__(self, step, *, epoch_length: int):
         self.alpha = _constant_step(step)
-        self.epoch_length = _positive_int("epoch_length", epoch_length)
+        self.epoch_length = integer("epoch_length", epoch_length)
 
     def start(self, problem, x) -> None:
         self.evaluations = 0  # step 0 takes the first snapshot
@@ -421,8 +417,7 @@ def run_batched(
     ``stop_below=(f_star, gap)`` the run ends at the first logged iterate where every run has
     f(x_k) - f_star <= gap (there is nothing left to see below float64's resolution).
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, Integral) or iterations < 0:
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    integer("iterations", iterations, minimum=0)
     stream = IndexStream(problem.n_samples, seeds, batch_size, method.probabilities(problem))
     xp = array_module(problem.features)
     x = _starting_points(problem, x0, stream.runs)

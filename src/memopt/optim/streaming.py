@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import scipy.linalg
@@ -41,20 +40,13 @@ from scipy.special import digamma
 from tqdm import tqdm
 
 from memopt import kernels
+from memopt._checks import integer, real
 from memopt.backend import array_module, to_numpy
-from memopt.problems.regression import positive_integer
 
 #: A sample whose component outside the span of the stored rows is below this fraction of its
 #: norm is treated as dependent on them and skipped (a rank decision, as in Gaussian elimination).
 RANK_TOLERANCE = 1e-10
 
-
-def _positive_real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return float(value)
 
 
 class StreamingMethod:
@@ -67,8 +59,8 @@ class StreamingMethod:
     name = "streaming method"
 
     def __init__(self, dimension: int, trials: int = 1):
-        self.dimension = positive_integer(dimension, "dimension")
-        self.trials = positive_integer(trials, "trials")
+        self.dimension = integer("dimension", dimension)
+        self.trials = integer("trials", trials)
         self.samples_seen = 0
 
     # -- input ---------------------------------------------------------------------------------
@@ -187,7 +179,7 @@ class ExactLeastSquares(StreamingMethod):
 
     def __init__(self, dimension: int, trials: int = 1, rank_tolerance: float = RANK_TOLERANCE):
         super().__init__(dimension, trials)
-        self.rank_tolerance = _positive_real(rank_tolerance, "rank_tolerance")
+        self.rank_tolerance = real("rank_tolerance", rank_tolerance)
         d = self.dimension
         self.system = np.zeros((self.trials, d, d))  # the stored rows, then (A^T A)^(-1)
         self.vector = np.zeros((self.trials, d))  # their labels, then x_hat
@@ -302,7 +294,7 @@ class StreamingSGD(StreamingMethod):
 
     def __init__(self, dimension: int, step: float, trials: int = 1, x0=None):
         super().__init__(dimension, trials)
-        self.step = _positive_real(step, "step")
+        self.step = real("step", step)
         self.x = self._iterate_or_zero(x0)
 
     def _update(self, rows, labels):
@@ -338,13 +330,13 @@ class WindowProjection(StreamingMethod):
     def __init__(self, dimension: int, window: int, trials: int = 1, x0=None,
                  rank_tolerance: float = RANK_TOLERANCE):
         super().__init__(dimension, trials)
-        self.window = positive_integer(window, "window")
+        self.window = integer("window", window)
         if self.window > self.dimension:
             raise ValueError(
                 f"window must be at most the dimension {self.dimension} (more hyperplanes than that "
                 f"have no common point once noise is present), got {self.window}"
             )
-        self.rank_tolerance = _positive_real(rank_tolerance, "rank_tolerance")
+        self.rank_tolerance = real("rank_tolerance", rank_tolerance)
         self.x = self._iterate_or_zero(x0)
         slots = self.window - 1
         self.rows = np.zeros((self.trials, slots, self.dimension))
@@ -452,9 +444,9 @@ def run_methods(methods: dict, stream, *, accuracy: float, max_samples: int,
     Sharing one stream gives every method the same samples (common random numbers), so their
     sample counts differ by the methods, not by the draws.
     """
-    accuracy = _positive_real(accuracy, "accuracy")
-    max_samples = positive_integer(max_samples, "max_samples")
-    chunk = positive_integer(chunk, "chunk")
+    accuracy = real("accuracy", accuracy)
+    max_samples = integer("max_samples", max_samples)
+    chunk = integer("chunk", chunk)
     if not methods:
         raise ValueError("methods must hold at least one method")
     for name, method in methods.items():
@@ -497,15 +489,15 @@ def projection_log_decrement(n: int) -> float:
     """-E ln(||e'||^2 / ||e||^2) = psi(n/2) - psi((n-1)/2) for a projection onto a hyperplane
     whose normal is uniformly random in an n-dimensional subspace containing e (inf for n = 1:
     the projection is exact)."""
-    n = positive_integer(n, "n")
+    n = integer("n", n)
     if n == 1:
         return math.inf
     return float(digamma(n / 2) - digamma((n - 1) / 2))
 
 
 def _window_checks(dimension, window):
-    d = positive_integer(dimension, "dimension")
-    m = positive_integer(window, "window")
+    d = integer("dimension", dimension)
+    m = integer("window", window)
     if m > d:
         raise ValueError(f"window must be at most dimension {d}, got {m}")
     return d, m
@@ -516,7 +508,7 @@ def projection_log_decrements(dimension: int, window: int, samples: int) -> np.n
     Kaczmarz) on isotropic Gaussian rows without noise: sample j sees a subspace of dimension
     n_j = d - min(j - 1, window - 1) (inf once n_j = 1: x is then exact)."""
     d, m = _window_checks(dimension, window)
-    samples = positive_integer(samples, "samples")
+    samples = integer("samples", samples)
     n = d - np.minimum(np.arange(samples), m - 1)
     table = {int(k): projection_log_decrement(int(k)) for k in np.unique(n)}
     return np.array([table[int(k)] for k in n])
@@ -527,7 +519,7 @@ def expected_projection_error(dimension: int, window: int, samples: int,
     """exp(E ln ||e_k||) for k = 1..samples: the typical error of the window method, from
     :func:`projection_log_decrements` (0 once x is exact)."""
     total = np.cumsum(projection_log_decrements(dimension, window, samples))
-    return _positive_real(initial_error, "initial_error") * np.exp(-0.5 * total)
+    return real("initial_error", initial_error) * np.exp(-0.5 * total)
 
 
 def predicted_projection_samples(dimension: int, window: int, accuracy: float,
@@ -537,7 +529,7 @@ def predicted_projection_samples(dimension: int, window: int, accuracy: float,
     log-decrement of every sample (:func:`projection_log_decrements`). By Wald's identity this
     is the mean first-passage time, up to the overshoot of the last sample."""
     d, m = _window_checks(dimension, window)
-    ratio = _positive_real(initial_error, "initial_error") / _positive_real(accuracy, "accuracy")
+    ratio = real("initial_error", initial_error) / real("accuracy", accuracy)
     target = 2 * math.log(ratio)
     if target <= 0:
         return 0
@@ -554,8 +546,8 @@ def predicted_projection_samples(dimension: int, window: int, accuracy: float,
 def sgd_contraction(dimension: int, step: float) -> float:
     """E ||e_{k+1}||^2 / ||e_k||^2 = 1 - 2 step + step^2 (d + 2) for SGD on isotropic Gaussian
     rows without noise (from E[a a^T a a^T] = (d + 2) I)."""
-    d = positive_integer(dimension, "dimension")
-    step = _positive_real(step, "step")
+    d = integer("dimension", dimension)
+    step = real("step", step)
     return 1 - 2 * step + step**2 * (d + 2)
 
 

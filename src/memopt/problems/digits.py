@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from memopt._checks import integer
+
 N_CLASSES = 10
 PIXEL_MAX = 16.0
 
@@ -97,7 +99,7 @@ class DigitsSplit:
         fraction = float(fraction)
         if not 0.0 <= fraction < 1.0:
             raise ValueError(f"fraction (of training labels to corrupt) must lie in [0, 1), got {fraction}")
-        seed = self.seed if seed is None else _check_seed(seed)
+        seed = self.seed if seed is None else integer("seed", seed, minimum=0)
         rng = np.random.default_rng([seed, 1])  # its own stream: the split does not move
         count = int(round(fraction * self.n_train))
         chosen = rng.choice(self.n_train, size=count, replace=False)
@@ -107,11 +109,6 @@ class DigitsSplit:
         return replace(self, labels_train=labels, label_noise=fraction)
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
 
 def digits_split(
     n_train: int, n_test: int | None = None, n_validation: int = 0, seed: int = 0, label_noise: float = 0.0
@@ -120,7 +117,7 @@ def digits_split(
     validation and ``n_test`` test images (default: all the images left over), optionally with
     a fraction ``label_noise`` of the training labels corrupted (see
     :meth:`DigitsSplit.with_label_noise`)."""
-    seed = _check_seed(seed)
+    seed = integer("seed", seed, minimum=0)
     total = n_images()
     for name, value in (("n_train", n_train), ("n_validation", n_validation), ("n_test", n_test)):
         if value is None and name == "n_test":

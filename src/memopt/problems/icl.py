@@ -31,15 +31,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
-
-def _positive_integer(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+from memopt._checks import integer
 
 
 def _condition_number(kappa) -> float:
@@ -54,7 +50,7 @@ def _condition_number(kappa) -> float:
 def two_cluster_spectrum(dim: int, kappa: float) -> np.ndarray:
     """Eigenvalues of the paper's ill-conditioned covariance: the first ``dim // 2`` equal to
     ``kappa``, the rest equal to 1 (so its condition number is ``kappa`` once dim >= 2)."""
-    dim = _positive_integer("dim", dim)
+    dim = integer("dim", dim)
     kappa = _condition_number(kappa)
     return np.where(np.arange(dim) < dim // 2, kappa, 1.0)
 
@@ -62,7 +58,7 @@ def two_cluster_spectrum(dim: int, kappa: float) -> np.ndarray:
 def log_uniform_spectrum(dim: int, kappa: float) -> np.ndarray:
     """``dim`` eigenvalues spread geometrically from ``kappa`` down to 1: the same condition
     number as :func:`two_cluster_spectrum` without its two clusters."""
-    dim = _positive_integer("dim", dim)
+    dim = integer("dim", dim)
     kappa = _condition_number(kappa)
     return np.geomspace(kappa, 1.0, dim)
 
@@ -166,14 +162,13 @@ def icl_tasks(n_tasks: int = 256, dim: int = 20, n_examples: int = 40, kappa: fl
     features, weights, queries), so two spectra with the same seed share the basis and the
     Gaussian draws and differ only in the eigenvalues.
     """
-    n_tasks = _positive_integer("n_tasks", n_tasks)
-    n_examples = _positive_integer("n_examples", n_examples)
+    n_tasks = integer("n_tasks", n_tasks)
+    n_examples = integer("n_examples", n_examples)
     spectra = {"two_clusters": two_cluster_spectrum, "log_uniform": log_uniform_spectrum}
     if spectrum not in spectra:
         raise ValueError(f"spectrum must be one of {', '.join(spectra)}, got {spectrum!r}")
     eigenvalues = spectra[spectrum](dim, kappa)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    integer("seed", seed, minimum=0)
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a floating-point type, got {dtype}")

@@ -30,26 +30,11 @@ Both expose ``value``, ``gradient``, ``minimizer``, ``minimum``, ``scales``, ``L
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 
 import numpy as np
 
+from memopt._checks import integer, real
 from memopt.problems.logistic import LogisticGLM, planted_logistic
-
-
-def _positive_integer(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _finite(name: str, value, low: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < low:
-        raise ValueError(f"{name} must be finite and >= {low:g}, got {value}")
-    return value
 
 
 def cluster_scales(kappa: float, clusters: int, cluster_condition: float) -> tuple[tuple[float, float], ...]:
@@ -60,9 +45,9 @@ def cluster_scales(kappa: float, clusters: int, cluster_condition: float) -> tup
     (L_{i+1} = L_i / r), so they do not overlap (mu_i >= L_{i+1}) exactly when
     kappa >= cluster_condition^m.
     """
-    clusters = _positive_integer("clusters", clusters)
-    cluster_condition = _finite("cluster_condition", cluster_condition, 1.0)
-    kappa = _finite("kappa", kappa, 1.0)
+    clusters = integer("clusters", clusters)
+    cluster_condition = real("cluster_condition", cluster_condition, minimum=1.0, strict=False)
+    kappa = real("kappa", kappa, minimum=1.0, strict=False)
     if clusters == 1:
         if not math.isclose(kappa, cluster_condition):
             raise ValueError(f"one cluster has kappa = cluster_condition, got {kappa} and {cluster_condition}")
@@ -167,7 +152,7 @@ def clustered_quadratic(
     included) with the scales of :func:`cluster_scales`; eigenvectors are a Haar-random basis
     and x* ~ N(0, I_d), both drawn from ``numpy.random.default_rng(seed)``."""
     scales = cluster_scales(kappa, clusters, cluster_condition)
-    cluster_dim = _positive_integer("cluster_dim", cluster_dim)
+    cluster_dim = integer("cluster_dim", cluster_dim)
     rng = np.random.default_rng(seed)
     dimension = clusters * cluster_dim
     basis = random_basis(dimension, rng)
@@ -188,7 +173,7 @@ class SeparatedPieces(_Multiscale):
         if not (len(losses) == len(weights) == len(blocks)) or not losses:
             raise ValueError("need as many losses, weights and blocks, and at least one of each")
         self.losses = list(losses)
-        self.weights = tuple(_finite("weight", w, 0.0) for w in weights)
+        self.weights = tuple(real("weight", w, strict=False) for w in weights)
         if min(self.weights) <= 0:
             raise ValueError(f"weights must be > 0, got {self.weights}")
         self.blocks = tuple(np.asarray(u, dtype=np.float64) for u in blocks)
@@ -231,12 +216,12 @@ def logistic_pieces(
     :func:`cluster_scales` with each piece's own condition number L_{g_i}/mu in place of the
     cluster condition; ``kappa`` must leave the pieces separated (mu_i >= L_{i+1}).
     """
-    pieces = _positive_integer("pieces", pieces)
+    pieces = integer("pieces", pieces)
     if pieces < 2:
         raise ValueError(f"pieces must be >= 2 for a multiscale objective, got {pieces}")
-    piece_dim = _positive_integer("piece_dim", piece_dim)
-    kappa = _finite("kappa", kappa, 1.0)
-    mu = _finite("mu", mu, 0.0)
+    piece_dim = integer("piece_dim", piece_dim)
+    kappa = real("kappa", kappa, minimum=1.0, strict=False)
+    mu = real("mu", mu, strict=False)
     if mu <= 0:
         raise ValueError("mu must be > 0: every piece must be strongly convex")
     losses = [planted_logistic(samples, piece_dim, mu, seed=seed + i) for i in range(pieces)]

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import nnls
+
+from memopt._checks import integer, real
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,6 @@ class Minimizer:
     value: float
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_real(value, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
 
 
 def _points(x, dim: int) -> np.ndarray:
@@ -118,10 +107,10 @@ class HardFunction:
         if not (np.isfinite(A).all() and np.isfinite(V).all()):
             raise ValueError("A and V must be finite")
         self.A, self.V = A, V
-        self.eta = _positive_real(eta, "eta")
-        self.rho = _positive_real(rho, "rho", allow_zero=True)
-        self.gamma = _positive_real(gamma, "gamma", allow_zero=True)
-        self.scale = _positive_real(scale, "scale")
+        self.eta = real("eta", eta)
+        self.rho = real("rho", rho, strict=False)
+        self.gamma = real("gamma", gamma, strict=False)
+        self.scale = real("scale", scale)
         self.offsets = self.gamma * np.arange(1, self.n_pieces + 1)
 
     @classmethod
@@ -137,10 +126,10 @@ class HardFunction:
         book, the defaults are N = ceil(d^(1/3)) pieces and gamma = N^(-3/2) / 4, so that all N
         pieces shape the minimum (N gamma is a quarter of N^-1/2).
         """
-        dim = _positive_int(dim, "dim")
+        dim = integer("dim", dim)
         if dim < 2:
             raise ValueError(f"dim must be >= 2 so that A has floor(d/2) >= 1 rows, got {dim}")
-        n_pieces = math.ceil(dim ** (1 / 3) - 1e-9) if n_pieces is None else _positive_int(n_pieces, "n_pieces")
+        n_pieces = math.ceil(dim ** (1 / 3) - 1e-9) if n_pieces is None else integer("n_pieces", n_pieces)
         gamma = 0.25 * n_pieces**-1.5 if gamma is None else gamma
         rng = np.random.default_rng(seed)
         A = rng.choice([-1.0, 1.0], size=(dim // 2, dim))
@@ -248,11 +237,11 @@ class L1Distance:
     @classmethod
     def draw(cls, dim: int, *, runs: int | None = None, distance: float = 0.5, seed: int = 0):
         """Centres drawn uniformly on the sphere of radius ``distance`` < 1 (inside the ball)."""
-        dim = _positive_int(dim, "dim")
-        distance = _positive_real(distance, "distance")
+        dim = integer("dim", dim)
+        distance = real("distance", distance)
         if distance >= 1:
             raise ValueError(f"distance must be < 1 so that the minimiser lies in the ball, got {distance}")
-        shape = (dim,) if runs is None else (_positive_int(runs, "runs"), dim)
+        shape = (dim,) if runs is None else (integer("runs", runs), dim)
         centre = np.random.default_rng(seed).standard_normal(shape)
         return cls(centre * distance / np.linalg.norm(centre, axis=-1, keepdims=True))
 

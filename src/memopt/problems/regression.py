@@ -27,19 +27,13 @@ from typing import Sequence
 
 import numpy as np
 
+from memopt._checks import integer
+
 
 def paper_noise_bound(dimension: int) -> float:
     """2^(-d/5): the half-width of the uniform noise in Sharan, Sidford and Valiant (2019)."""
     return 2.0 ** (-dimension / 5)
 
-
-def positive_integer(value, name: str) -> int:
-    """``value`` as an int, or a TypeError/ValueError naming ``name`` if it is not an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -62,7 +56,7 @@ class GaussianRegression:
     random_basis: bool = True
 
     def __post_init__(self):
-        positive_integer(self.dimension, "dimension")
+        integer("dimension", self.dimension)
         if isinstance(self.kappa, bool) or not isinstance(self.kappa, Real):
             raise TypeError(f"kappa must be a real number, got {type(self.kappa).__name__}")
         if not math.isfinite(self.kappa) or self.kappa < 1:
@@ -152,7 +146,7 @@ class RegressionStream:
     def draw(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The next ``count`` samples of every trial: rows ``(trials, count, d)``, labels
         ``(trials, count)``."""
-        count = positive_integer(count, "count")
+        count = integer("count", count)
         d, beta = self.dimension, self.problem.noise
         rows = np.empty((self.trials, count, d))
         for r, rng in enumerate(self._row_rngs):
