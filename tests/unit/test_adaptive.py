@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, RMSProp
+from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, AMSGrad, RMSProp
 
 
 def run(method, x0, gradients):
@@ -24,10 +24,12 @@ def scalar_reference(kind, x0, gradients, **h):
     """The lecture's formulas, one coordinate at a time, in plain Python floats."""
     out = []
     for j, x in enumerate(x0):
-        m = v = u = 0.0
+        m = v = u = vmax = 0.0
         for k, grad in enumerate(gradients, start=1):
             g = float(grad[j])
             lr = h["lr"] * (min(1.0, k / h["warmup"]) if h.get("warmup") else 1.0)
+            if h.get("decay") == "inverse_sqrt":
+                lr = h["lr"] / math.sqrt(k)
             if kind == "adagrad":
                 v += g * g
                 x -= lr * g / math.sqrt(v + h["eps"])
@@ -39,6 +41,12 @@ def scalar_reference(kind, x0, gradients, **h):
                 d = math.sqrt(u + h["eps"]) / math.sqrt(v + h["eps"]) * g
                 x -= lr * d
                 u = h["rho"] * u + (1 - h["rho"]) * d * d
+            elif kind == "amsgrad":  # Reddi et al. 2018, algorithm 2: no bias correction
+                b1, b2 = h["betas"]
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * g * g
+                vmax = max(vmax, v)
+                x -= lr * m / (math.sqrt(vmax) + h["eps"])
             else:  # adam / adamw
                 b1, b2 = h["betas"]
                 if kind == "adamw":
@@ -68,6 +76,12 @@ X0 = [0.5, -1.0, 2.0, 0.0]
      {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-8, "weight_decay": 0.1}),
     ("adamw", AdamW(lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0, warmup=10),
      {"lr": 1e-3, "betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 1.0, "warmup": 10}),
+    ("amsgrad", AMSGrad(lr=0.05, betas=(0.7, 0.9), eps=1e-8), {"lr": 0.05, "betas": (0.7, 0.9), "eps": 1e-8}),
+    ("amsgrad", AMSGrad(lr=0.05, betas=(0.0, 0.1), decay="inverse_sqrt"),
+     {"lr": 0.05, "betas": (0.0, 0.1), "eps": 1e-8, "decay": "inverse_sqrt"}),
+    ("adam", Adam(lr=0.05, betas=(0.0, 0.1), decay="inverse_sqrt"),
+     {"lr": 0.05, "betas": (0.0, 0.1), "eps": 1e-8, "decay": "inverse_sqrt"}),
+    ("adagrad", AdaGrad(lr=0.3, decay="inverse_sqrt"), {"lr": 0.3, "eps": 1e-8, "decay": "inverse_sqrt"}),
 ])
 def test_every_method_matches_the_scalar_formulas(kind, method, hyper, gradients):
     x, state = run(method, X0, gradients)
@@ -99,6 +113,42 @@ def test_constant_gradient_closed_forms():
     x, _ = run(RMSProp(lr=alpha, gamma=gamma, eps=eps), [0.0, 0.0], [g] * k)
     expected = -alpha * (g / np.sqrt((1 - gamma**steps) * g**2 + eps)).sum(axis=0)
     np.testing.assert_allclose(x, expected, rtol=1e-12)
+
+
+def test_inverse_sqrt_decay_and_its_bad_combinations():
+    assert [AMSGrad(lr=0.3, decay="inverse_sqrt").learning_rate(k) for k in (1, 4, 100)] == pytest.approx(
+        [0.3, 0.15, 0.03])
+    with pytest.raises(ValueError, match="decay must be one of constant, inverse_sqrt"):
+        Adam(decay="cosine")
+    with pytest.raises(ValueError, match="warmup and a decaying step"):
+        RMSProp(warmup=5, decay="inverse_sqrt")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_subnormal=False), min_size=2, max_size=40),
+       st.floats(0.0, 0.99), st.floats(0.0, 0.999))
+def test_amsgrads_effective_step_never_grows(gradients, beta1, beta2):
+    """The property AMSGrad's regret bound rests on (Reddi et al. 2018): with alpha_t = alpha/sqrt(t)
+    the denominator sqrt(vmax_t) / alpha_t is non-decreasing in t, coordinate by coordinate."""
+    method = AMSGrad(lr=0.1, betas=(beta1, beta2), decay="inverse_sqrt")
+    x = np.zeros(1)
+    state = method.init(x)
+    previous = 0.0
+    for k, g in enumerate(gradients, start=1):
+        method.step(x, np.array([g]), state)
+        denominator = math.sqrt(state["vmax"][0]) / method.learning_rate(k)
+        assert denominator >= previous
+        previous = denominator
+
+
+def test_adams_effective_step_can_grow_where_amsgrads_cannot():
+    """Reddi et al.'s point in one line: after a large gradient, Adam's v forgets it and its
+    effective step alpha / sqrt(v) grows again; AMSGrad's maximum keeps it."""
+    gradients = [[3.0], [-1.0], [-1.0]]
+    _, adam = run(Adam(betas=(0.0, 0.1)), [0.0], gradients)
+    _, ams = run(AMSGrad(betas=(0.0, 0.1)), [0.0], gradients)
+    assert adam["v"][0] == pytest.approx(0.1 * (0.1 * 0.9 * 9 + 0.9) + 0.9)
+    assert adam["v"][0] < 0.9 * 9 and ams["vmax"][0] == pytest.approx(0.9 * 9)
 
 
 def test_warmup_is_linear_then_flat():

@@ -19,6 +19,7 @@ EXPERIMENTS = {
     "sag": "memopt.experiments.sag",
     "grokking": "memopt.experiments.grokking",
     "double_descent": "memopt.experiments.double_descent",
+    "adaptive": "memopt.experiments.adaptive",
 }
 
 

@@ -1,6 +1,6 @@
 """Optimisation algorithms. Each records a :class:`~memopt.optim.trace.Trace` of its runs."""
 
-from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, AdaptiveState, RMSProp
+from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, AdaptiveState, AMSGrad, RMSProp
 from memopt.optim.cutting_plane import ellipsoid, limited_memory_cutting_plane
 from memopt.optim.first_order import (
     BSLSSchedule,
@@ -37,6 +37,7 @@ __all__ = [
     "Adadelta",
     "Adam",
     "AdamW",
+    "AMSGrad",
     "AdaptiveState",
     "RMSProp",
     "SAG",

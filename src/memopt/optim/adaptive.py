@@ -22,10 +22,15 @@ The rules are written as in the lecture (with g_k the gradient at step k = 1, 2,
   lambda here is an L2 penalty added to the gradient, g_k + lambda x_{k-1}.
 * AdamW (Loshchilov, Hutter 2019): Adam on g_k with the decay decoupled from it,
   x_k = (1 - alpha_k lambda) x_{k-1} - alpha_k (Adam's step), as PyTorch's ``AdamW``.
+* AMSGrad (Reddi, Kale, Kumar 2018, algorithm 2): Adam's m_k and v_k, the running maximum
+  vmax_k = max(vmax_{k-1}, v_k), and x_k = x_{k-1} - alpha_k m_k / (sqrt(vmax_k) + eps), without
+  bias correction, as in the paper. The maximum is the "long-term memory" that keeps the
+  effective step alpha_k / sqrt(vmax_k) from growing, which Adam's does not.
 
 Every method takes a linear warmup: alpha_k = alpha min(1, k / warmup) at step k >= 1
 (so alpha / warmup at the first step and alpha from step ``warmup`` on), as used by Power
-et al. (2022) with warmup = 10.
+et al. (2022) with warmup = 10. With ``decay="inverse_sqrt"`` the step is alpha_k = alpha / sqrt(k)
+instead, the schedule of the online-learning analyses (Duchi et al. 2011; Reddi et al. 2018).
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ def _real(name: str, value, low: float, high: float = math.inf, *, open_low=Fals
     return value
 
 
+#: The step-size schedules a method can take besides the warmup.
+DECAYS = ("constant", "inverse_sqrt")
+
+
 @dataclass
 class AdaptiveState:
     """A method's memory: the number of steps taken and its per-coordinate arrays."""
@@ -68,15 +77,22 @@ class AdaptiveMethod:
     #: names of the per-coordinate arrays the method keeps (besides a scratch buffer)
     memory: tuple[str, ...] = ()
 
-    def __init__(self, lr: float, eps: float, weight_decay: float = 0.0, warmup: int = 0):
+    def __init__(self, lr: float, eps: float, weight_decay: float = 0.0, warmup: int = 0,
+                 decay: str = "constant"):
         self.lr = _real("lr", lr, 0.0, open_low=True)
         self.eps = _real("eps", eps, 0.0, open_low=True)
         self.weight_decay = _real("weight_decay", weight_decay, 0.0)
-        integer("warmup", warmup, minimum=0)
-        self.warmup = int(warmup)
+        self.warmup = integer("warmup", warmup, minimum=0)
+        if decay not in DECAYS:
+            raise ValueError(f"decay must be one of {', '.join(DECAYS)}, got {decay!r}")
+        if decay != "constant" and self.warmup:
+            raise ValueError("a warmup and a decaying step cannot be combined")
+        self.decay = decay
 
     def learning_rate(self, k: int) -> float:
-        """alpha_k for step k = 1, 2, ...: linear warmup over ``warmup`` steps."""
+        """alpha_k for step k = 1, 2, ...: linear warmup over ``warmup`` steps, or alpha / sqrt(k)."""
+        if self.decay == "inverse_sqrt":
+            return self.lr / math.sqrt(k)
         if self.warmup == 0:
             return self.lr
         return self.lr * min(1.0, k / self.warmup)
@@ -122,8 +138,8 @@ class AdaptiveMethod:
 class AdaGrad(AdaptiveMethod):
     memory = ("v",)
 
-    def __init__(self, lr: float = 1e-2, eps: float = 1e-8, warmup: int = 0):
-        super().__init__(lr, eps, 0.0, warmup)
+    def __init__(self, lr: float = 1e-2, eps: float = 1e-8, warmup: int = 0, decay: str = "constant"):
+        super().__init__(lr, eps, 0.0, warmup, decay)
 
     def _update(self, xp, x, g, state, lr):
         v, s = state["v"], state["scratch"]
@@ -135,8 +151,9 @@ class AdaGrad(AdaptiveMethod):
 class RMSProp(AdaptiveMethod):
     memory = ("v",)
 
-    def __init__(self, lr: float = 1e-2, gamma: float = 0.9, eps: float = 1e-8, warmup: int = 0):
-        super().__init__(lr, eps, 0.0, warmup)
+    def __init__(self, lr: float = 1e-2, gamma: float = 0.9, eps: float = 1e-8, warmup: int = 0,
+                 decay: str = "constant"):
+        super().__init__(lr, eps, 0.0, warmup, decay)
         self.gamma = _real("gamma", gamma, 0.0, 1.0, open_high=True)
 
     def _update(self, xp, x, g, state, lr):
@@ -171,8 +188,8 @@ class Adam(AdaptiveMethod):
     decoupled = False
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, warmup: int = 0):
-        super().__init__(lr, eps, weight_decay, warmup)
+                 eps: float = 1e-8, weight_decay: float = 0.0, warmup: int = 0, decay: str = "constant"):
+        super().__init__(lr, eps, weight_decay, warmup, decay)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_real("beta1", betas[0], 0.0, 1.0, open_high=True),
@@ -215,3 +232,26 @@ class AdamW(Adam):
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, warmup: int = 0):
         super().__init__(lr, betas, eps, weight_decay, warmup)
+
+
+class AMSGrad(Adam):
+    """Reddi, Kale, Kumar (2018), algorithm 2: Adam's averages, divided by the running maximum
+    of v instead of v itself, and no bias correction."""
+
+    memory = ("m", "v", "vmax")
+
+    def _update(self, xp, x, g, state, lr):
+        m, v, vmax, s = state["m"], state["v"], state["vmax"], state["scratch"]
+        b1, b2 = self.betas
+        if self.weight_decay:
+            g = g + self.weight_decay * x
+        m *= b1
+        xp.multiply(g, 1 - b1, out=s)
+        m += s
+        self._square_average(xp, g, v, s, b2)
+        xp.maximum(vmax, v, out=vmax)
+        xp.sqrt(vmax, out=s)
+        s += self.eps
+        xp.divide(m, s, out=s)
+        s *= lr
+        x -= s

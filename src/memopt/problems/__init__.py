@@ -11,9 +11,11 @@ from memopt.problems.multiscale import (
     logistic_pieces,
 )
 from memopt.problems.nemirovski import HardFunction, L1Distance
+from memopt.problems.online import AdamCounterexample
 from memopt.problems.regression import GaussianRegression, RegressionStream, paper_noise_bound
 
 __all__ = [
+    "AdamCounterexample",
     "HardFunction",
     "L1Distance",
     "ClusteredQuadratic",
