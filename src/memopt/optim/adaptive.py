@@ -205,14 +205,7 @@ class Adam(AdaptiveMethod):
                            1 - lr * self.weight_decay, b1, b2, 1 / math.sqrt(1 - b2**k), self.eps,
                            lr / (1 - b1**k))
             return
-        if self.weight_decay and self.decoupled:
-            x *= 1 - lr * self.weight_decay
-        elif self.weight_decay:
-            g = g + self.weight_decay * x
-        m *= b1
-        xp.multiply(g, 1 - b1, out=s)
-        m += s
-        self._square_average(xp, g, v, s, b2)
+        self._moments(xp, x, g, state, lr)
         k = state.step
         correction1, correction2 = 1 - b1**k, 1 - b2**k
         # the step alpha (m / c1) / (sqrt(v / c2) + eps), in the scratch buffer
@@ -222,6 +215,21 @@ class Adam(AdaptiveMethod):
         xp.divide(m, s, out=s)
         s *= lr / correction1
         x -= s
+
+
+    def _moments(self, xp, x, g, state, lr) -> None:
+        """The weight decay (decoupled: on x; coupled: an L2 term added to g), then
+        m <- b1 m + (1 - b1) g and v <- b2 v + (1 - b2) g^2, in place."""
+        m, v, s = state["m"], state["v"], state["scratch"]
+        b1, b2 = self.betas
+        if self.weight_decay and self.decoupled:
+            x *= 1 - lr * self.weight_decay
+        elif self.weight_decay:
+            g = g + self.weight_decay * x
+        m *= b1
+        xp.multiply(g, 1 - b1, out=s)
+        m += s
+        self._square_average(xp, g, v, s, b2)
 
 
 class AdamW(Adam):
@@ -242,13 +250,7 @@ class AMSGrad(Adam):
 
     def _update(self, xp, x, g, state, lr):
         m, v, vmax, s = state["m"], state["v"], state["vmax"], state["scratch"]
-        b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * x
-        m *= b1
-        xp.multiply(g, 1 - b1, out=s)
-        m += s
-        self._square_average(xp, g, v, s, b2)
+        self._moments(xp, x, g, state, lr)
         xp.maximum(vmax, v, out=vmax)
         xp.sqrt(vmax, out=s)
         s += self.eps
