@@ -22,10 +22,11 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 # Executes every chapter (jupyter-book's cache re-runs only what changed), refreshes the
-# scorecard from the outputs of that execution, and builds the site with it.
+# scorecard from the outputs the site renders (the build's execution cache), and builds the
+# site with it.
 book: $(INSTALLED)
 	$(JUPYTER_BOOK) build .
-	$(BIN)/python -m memopt.book scorecard --from _build/jupyter_execute/book
+	$(BIN)/python -m memopt.book scorecard --from-cache
 	$(JUPYTER_BOOK) build .
 	@echo
 	@echo "The book is built. Open file://$(CURDIR)/_build/html/index.html"

@@ -7,7 +7,7 @@ scorecard page is generated from the claim records (output metadata
 
     python -m memopt.book execute [book/stochastic/sgd.md ...]   # md -> executed ipynb
     python -m memopt.book sync [book/stochastic/sgd.md ...]      # text-only md edits -> ipynb
-    python -m memopt.book scorecard [--check] [--from DIR]       # write (or verify) scorecard.md
+    python -m memopt.book scorecard [--check] [--from-cache]     # write (or verify) scorecard.md
     python -m memopt.book check                                  # pairing, execution, scorecard
     python -m memopt.book seed-cache                             # stored outputs -> build cache
 """
@@ -131,17 +131,36 @@ def sync(sources: list[Path]) -> None:
         _write_ipynb(combined, ipynb)
 
 
-def claim_records(ipynb: Path) -> list[dict]:
-    """The claim records in a notebook's stored outputs, in order."""
+def claim_records(notebook) -> list[dict]:
+    """The claim records in a notebook's stored outputs, in order (a path or a notebook)."""
     import nbformat  # noqa: PLC0415
 
+    if isinstance(notebook, (str, Path)):
+        notebook = nbformat.read(notebook, as_version=4)
     records = []
-    for cell in nbformat.read(ipynb, as_version=4).cells:
+    for cell in notebook.cells:
         for output in cell.get("outputs", []):
             record = output.get("metadata", {}).get(CLAIM_KEY)
             if record is not None:
                 records.append(dict(record))
     return records
+
+
+def cached_notebook(md: Path, cache_dir: Path = BUILD_CACHE):
+    """The chapter ``md`` with the outputs the book build rendered: its entry in the build's
+    execution cache (an execution by the build, or a stored notebook seeded by seed-cache).
+
+    The build's ``jupyter_execute`` copies are no substitute: a page rendered from the cache is
+    written there without its outputs.
+    """
+    import jupytext  # noqa: PLC0415
+    from jupyter_cache import get_cache  # noqa: PLC0415
+
+    try:
+        _, merged = get_cache(str(cache_dir)).merge_match_into_notebook(jupytext.read(md))
+    except KeyError:
+        raise FileNotFoundError(f"{md} has no executed entry in {cache_dir}: build the book first") from None
+    return merged
 
 
 def chapter_title(md: Path) -> str:
@@ -159,25 +178,25 @@ def _cell(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def scorecard_markdown(book: Path = BOOK, notebooks_dir: Path | None = None) -> str:
-    """The scorecard page for the claims recorded in the chapters' stored notebooks.
-
-    ``notebooks_dir`` reads executed notebooks from elsewhere (a build's ``jupyter_execute``
-    folder, mirroring ``book/``'s layout) instead of the committed .ipynb files.
-    """
+def scorecard_markdown(book: Path = BOOK, cache_dir: Path | None = None) -> str:
+    """The scorecard page for the claims recorded in the chapters' stored notebooks, or, with
+    ``cache_dir``, in the outputs a book build rendered (:func:`cached_notebook`)."""
     book = Path(book)
     mark = {PASS: "**pass**", NOT_REPRODUCED: "**not reproduced**", FAIL: "**FAIL**"}
     overview, sections, reasons = [], [], []
     totals = dict.fromkeys(mark, 0)
     for md in notebook_sources(book):
         relative = md.relative_to(book)
-        ipynb = (Path(notebooks_dir) / relative if notebooks_dir else md).with_suffix(".ipynb")
-        if not ipynb.exists():
-            raise FileNotFoundError(f"{ipynb} is missing: execute the chapter first")
+        if cache_dir is None:
+            notebook = md.with_suffix(".ipynb")
+            if not notebook.exists():
+                raise FileNotFoundError(f"{notebook} is missing: execute the chapter first")
+        else:
+            notebook = cached_notebook(md, cache_dir)
         title = _cell(chapter_title(md))
         counts = dict.fromkeys(mark, 0)
         rows = []
-        for record in claim_records(ipynb):
+        for record in claim_records(notebook):
             counts[record["status"]] += 1
             status = mark[record["status"]]
             if "reason" in record:
@@ -232,9 +251,9 @@ def seed_build_cache(book: Path = BOOK, cache_dir: Path = BUILD_CACHE) -> int:
     return count
 
 
-def write_scorecard(book: Path = BOOK, notebooks_dir: Path | None = None, check: bool = False) -> int:
+def write_scorecard(book: Path = BOOK, cache_dir: Path | None = None, check: bool = False) -> int:
     """Write ``scorecard.md`` (or, with ``check``, return 1 if it is out of date)."""
-    text = scorecard_markdown(book, notebooks_dir)
+    text = scorecard_markdown(book, cache_dir)
     target = Path(book) / SCORECARD
     current = target.read_text() if target.exists() else None
     if check:
@@ -256,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     text.add_argument("sources", nargs="*", type=Path, help="chapter .md files (default: all)")
     card = commands.add_parser("scorecard", help="write book/scorecard.md from the stored outputs")
     card.add_argument("--check", action="store_true", help="fail if scorecard.md is out of date")
-    card.add_argument("--from", dest="notebooks_dir", type=Path,
-                      help="read executed notebooks from this folder (mirrors book/)")
+    card.add_argument("--from-cache", dest="cache_dir", nargs="?", type=Path, const=BUILD_CACHE,
+                      help=f"read the outputs a book build rendered from its execution cache (default {BUILD_CACHE})")
     commands.add_parser("check", help="verify pairing, execution and the scorecard")
     commands.add_parser("seed-cache", help="cache the stored notebooks for the book build")
     args = parser.parse_args(argv)
@@ -269,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         sync(args.sources or notebook_sources())
         return 0
     if args.command == "scorecard":
-        return write_scorecard(notebooks_dir=args.notebooks_dir, check=args.check)
+        return write_scorecard(cache_dir=args.cache_dir, check=args.check)
     if args.command == "check":
         problems = pairing_problems()
         for problem in problems:

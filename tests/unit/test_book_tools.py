@@ -120,6 +120,17 @@ def test_seeded_cache_matches_the_source(executed_book, tmp_path):
     assert get_cache(str(tmp_path / "cache")).match_cache_notebook(source) is not None
 
 
+def test_scorecard_from_the_build_cache_is_the_rendered_outputs(executed_book, tmp_path):
+    """`make book` reads the claims of what the site shows from the build's execution cache:
+    here seeded with the stored notebooks, so the two scorecards must agree."""
+    cache = tmp_path / "cache"
+    with pytest.raises(FileNotFoundError, match="build the book first"):
+        book.scorecard_markdown(executed_book, cache)
+    book.seed_build_cache(executed_book, cache)
+    assert book.scorecard_markdown(executed_book, cache) == book.scorecard_markdown(executed_book)
+    assert "2 claims: 1 pass, 1 not reproduced, 0 fail" in book.scorecard_markdown(executed_book, cache)
+
+
 def test_sync_carries_text_and_refuses_code(executed_book, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(executed_book, root)
