@@ -216,7 +216,6 @@ class Adam(AdaptiveMethod):
         s *= lr / correction1
         x -= s
 
-
     def _moments(self, xp, x, g, state, lr) -> None:
         """The weight decay (decoupled: on x; coupled: an L2 term added to g), then
         m <- b1 m + (1 - b1) g and v <- b2 v + (1 - b2) g^2, in place."""
