@@ -92,6 +92,8 @@ def test_float32_input_and_bad_input(chain_and_data):
         chain.gradient(x, y, "checkpointed", segment=0)
     with pytest.raises(TypeError, match="layers must be an integer"):
         TanhChain(2.0, 3)
+    with pytest.raises(ValueError, match="gain must be finite and > 0"):
+        TanhChain(2, 3, gain=float("nan"))
 
 
 @pytest.fixture(scope="module")
