@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from memopt import plotting
+from memopt.fitting import power_law_exponent
 from memopt.optim.adaptive import AdaGrad, Adam, AMSGrad, RMSProp
 from memopt.problems.online import PERIOD, AdamCounterexample
 
@@ -110,12 +111,7 @@ class Result:
         (R_t grows like t^p: p = 1 is linear regret, p <= 1/2 the O(sqrt T) of the theorems)."""
         t = self.steps
         ends = t[(t % PERIOD == 0) & (t >= t[-1] / 100)]
-        regret = self.regret(name)[ends - 1]
-        if np.any(regret <= 0):
-            raise ValueError(f"{name}: the regret is not positive over the fit, no power law to fit")
-        slope = np.polyfit(np.log(ends), np.log(regret), 1)[0]
-        # A constant regret fits a slope of about 1e-17 of either sign: call it 0.
-        return float(np.round(slope, 12)) + 0.0
+        return power_law_exponent(ends, self.regret(name)[ends - 1])
 
 
 def run(config: Config = Config(), progress: bool = False) -> Result:

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from memopt import plotting
+from memopt.fitting import power_law_exponent
 from memopt.nets.checkpointing import (
     STRATEGIES,
     ChainGradient,
@@ -70,9 +71,7 @@ class Result:
 
     def exponent(self, strategy: str, quantity: str) -> float:
         """The slope of ln(quantity) against ln(n) over the depths."""
-        depths = np.array(self.config.depths, dtype=float)
-        slope = np.polyfit(np.log(depths), np.log(self.series(strategy, quantity)), 1)[0]
-        return float(np.round(slope, 12)) + 0.0  # a constant fits a slope of ~1e-16: call it 0
+        return power_law_exponent(self.config.depths, self.series(strategy, quantity))
 
     def per_layer(self, strategy: str) -> np.ndarray:
         """Layer evaluations divided by the depth n."""

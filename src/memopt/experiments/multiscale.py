@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from memopt import plotting
+from memopt.fitting import power_law_exponent
 from memopt.optim.first_order import (
     Convergence,
     big_step_little_step,
@@ -109,13 +110,6 @@ def runs_method(config: Config, problem_name: str, method: str, kappa: float) ->
     return method != "GD" or kappa <= config.gd_max_kappa
 
 
-def growth_exponent(kappas, counts) -> float:
-    """The slope of the least-squares line through (ln kappa, ln count)."""
-    kappas, counts = np.asarray(kappas, dtype=float), np.asarray(counts, dtype=float)
-    if kappas.size < 2 or kappas.shape != counts.shape or np.any(counts <= 0):
-        raise ValueError("need at least two (kappa, count) pairs with positive counts")
-    return float(np.polyfit(np.log(kappas), np.log(counts), 1)[0])
-
 
 def predicted_evaluations(method: str, scales, tol: float) -> int:
     """The evaluations to ||x - x*|| <= tol ||x0 - x*|| that theory guarantees (the dashed
@@ -192,7 +186,7 @@ class Result:
         """The fitted growth exponent of the evaluations to tol in kappa (kappa >= min_kappa)."""
         kappas, counts = self.counts(problem, method)
         keep = kappas >= min_kappa
-        return growth_exponent(kappas[keep], counts[keep])
+        return power_law_exponent(kappas[keep], counts[keep])
 
     def floats_per_dimension(self, problem: str, method: str) -> np.ndarray:
         """Peak floats held by the method's state / d, one value per kappa."""
@@ -215,7 +209,7 @@ class Result:
 
     def predicted_exponent(self, problem: str, method: str) -> float:
         """The growth exponent of the predicted counts (:meth:`predicted`)."""
-        return growth_exponent(*self.predicted(problem, method))
+        return power_law_exponent(*self.predicted(problem, method))
 
 
 def run(config: Config = Config(), progress: bool = False) -> Result:
