@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from memopt import __version__
+from memopt import __version__, perturb
 
 MAGIC = b"MEMOPT-CACHE-1\n"
 DIGEST_BYTES = 32
@@ -51,7 +51,7 @@ def _plain(config: Any) -> Any:
 def config_key(name: str, config: Any) -> str:
     """A stable hex key for (experiment name, configuration, library version)."""
     text = json.dumps(
-        {"experiment": name, "config": _plain(config), "version": __version__},
+        {"experiment": name, "config": _plain(config), "version": __version__, "perturb": perturb.mode()},
         sort_keys=True,
         separators=(",", ":"),
     )

@@ -14,6 +14,14 @@ build. The displayed output also carries the claim's record in its metadata (und
 :data:`CLAIM_KEY`), from which the scorecard page is generated; the displayed text holds the
 same fields, so nbval's comparison of the text also checks the record.
 
+A measurement that depends on seeds (random instances, initial weights, sample orders) is
+passed as an :class:`Estimate`: the statistic over the seeds with an interval for its
+uncertainty (:func:`mean_with_error`, :func:`median_with_range`). Its verdict is decided only
+when the whole interval lies on one side of the threshold; an interval that straddles it is
+*undecided*, which fails like a contradiction: a claim within its noise of its threshold is a
+defect of the experiment (too few seeds, too small an effect), not a coin flip that another
+machine's rounding could turn.
+
 The expectation is written from the paper before the measurement is looked at. When a result
 truly does not reproduce at the scale the book runs, ``not_reproduced="why"`` records that: the
 claim is shown and scored as not reproduced instead of failing the build, and it fails loudly if
@@ -28,9 +36,11 @@ import sys
 from dataclasses import dataclass
 from numbers import Real
 
+import numpy as np
+
 CLAIM_KEY = "memopt_claim"
 
-PASS, FAIL, NOT_REPRODUCED = "pass", "fail", "not reproduced"
+PASS, FAIL, NOT_REPRODUCED, UNDECIDED = "pass", "fail", "not reproduced", "undecided"
 
 
 class ClaimFailed(AssertionError):
@@ -81,6 +91,53 @@ class Expectation:
         return f"in {interval}"
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic over seeds with an interval that expresses its uncertainty."""
+
+    value: float
+    low: float
+    high: float
+    #: How the interval was made, e.g. "mean ± 2 s.e. over 16 instances".
+    method: str
+
+    def __post_init__(self):
+        for name in ("value", "low", "high"):
+            _figure(getattr(self, name))  # type check
+        if not self.low <= self.value <= self.high:
+            raise ValueError(f"the interval [{self.low}, {self.high}] must contain the value {self.value}")
+        if not isinstance(self.method, str) or not self.method.strip():
+            raise ValueError("method must say how the interval was made")
+
+    def describe(self) -> str:
+        return f"{_figure(self.value)} [{_figure(self.low)}, {_figure(self.high)}]"
+
+
+def _samples(samples, what: str) -> np.ndarray:
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    if values.size < 2:
+        raise ValueError(f"an uncertainty needs at least 2 {what}, got {values.size}")
+    return values
+
+
+def mean_with_error(samples, what: str = "seeds", errors: float = 2.0) -> Estimate:
+    """The mean of ``samples`` with ± ``errors`` standard errors (2: about 95% for a mean of
+    independent seeds)."""
+    values = _samples(samples, what)
+    mean = float(values.mean())
+    half = errors * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return Estimate(mean, mean - half, mean + half, f"mean ± {errors:g} s.e. over {values.size} {what}")
+
+
+def median_with_range(samples, what: str = "seeds") -> Estimate:
+    """The median of ``samples`` with their whole range: decided only when every seed lies on
+    the same side of the threshold (for the few seeds a book can afford, a bootstrap interval
+    of the median would be the range anyway)."""
+    values = _samples(samples, what)
+    return Estimate(float(np.median(values)),
+                    float(values.min()), float(values.max()), f"median, range over {values.size} {what}")
+
+
 def at_most(bound: float) -> Expectation:
     """The measured figure is at most ``bound`` (an upper bound from a theorem)."""
     return Expectation(high=bound)
@@ -102,37 +159,58 @@ class Claim:
     """One evaluated claim: what was measured against what the paper says."""
 
     claim: str
-    measured: float
+    measured: float | Estimate
     expected: Expectation
     source: str
     not_reproduced: str | None = None
 
     @property
+    def _ends(self) -> tuple[float, ...]:
+        m = self.measured
+        return (m.low, m.high) if isinstance(m, Estimate) else (m,)
+
+    @property
     def holds(self) -> bool:
-        return self.expected.holds(self.measured)
+        """The whole interval (or the single figure) satisfies the expectation."""
+        return all(self.expected.holds(x) for x in self._ends)
+
+    @property
+    def contradicts(self) -> bool:
+        """The whole interval (or the single figure) lies outside the expectation."""
+        low, high = self._ends[0], self._ends[-1]
+        # Written so that a NaN contradicts: a broken measurement never passes or hangs undecided.
+        return not (high >= self.expected.low and low <= self.expected.high)
 
     @property
     def status(self) -> str:
-        if self.not_reproduced is not None and not self.holds:
-            return NOT_REPRODUCED
-        return PASS if self.holds else FAIL
+        if self.holds:
+            return PASS
+        if not self.contradicts:
+            return UNDECIDED
+        return FAIL if self.not_reproduced is None else NOT_REPRODUCED
 
     def record(self) -> dict[str, str]:
         """The JSON record the scorecard is built from (strings only, rounded: machine-stable)."""
+        estimate = isinstance(self.measured, Estimate)
         record = {
             "claim": self.claim,
-            "measured": _figure(self.measured),
+            "measured": self.measured.describe() if estimate else _figure(self.measured),
             "expected": self.expected.describe(),
             "source": self.source,
             "status": self.status,
         }
+        if estimate:
+            record["uncertainty"] = self.measured.method
         if self.status == NOT_REPRODUCED:
             record["reason"] = self.not_reproduced
         return record
 
     def __str__(self) -> str:
         r = self.record()
-        line = f"[{r['status']}] {r['claim']}: measured {r['measured']}, paper {r['expected']}"
+        line = f"[{r['status']}] {r['claim']}: measured {r['measured']}"
+        if "uncertainty" in r:
+            line += f" ({r['uncertainty']})"
+        line += f", paper {r['expected']}"
         line += f" ({r['source']})"
         if "reason" in r:
             line += f"; why: {r['reason']}"
@@ -140,10 +218,11 @@ class Claim:
 
     def _repr_html_(self) -> str:
         r = {k: html.escape(v) for k, v in self.record().items()}
-        colour = {PASS: "#1a7f37", FAIL: "#cf222e", NOT_REPRODUCED: "#9a6700"}[self.status]
+        colour = {PASS: "#1a7f37", FAIL: "#cf222e", NOT_REPRODUCED: "#9a6700", UNDECIDED: "#cf222e"}[self.status]
+        uncertainty = f" ({r['uncertainty']})" if "uncertainty" in r else ""
         text = (
             f'<p class="memopt-claim"><strong style="color:{colour}">{r["status"].upper()}</strong>'
-            f" {r['claim']}: measured <code>{r['measured']}</code>, paper <code>{r['expected']}</code>"
+            f" {r['claim']}: measured <code>{r['measured']}</code>{uncertainty}, paper <code>{r['expected']}</code>"
             f" <em>({r['source']})</em>"
         )
         if "reason" in r:
@@ -165,7 +244,7 @@ def relative_gap(measured: float, reference: float, rounding_ulps: int = 8) -> f
 
 def evaluate(
     claim: str,
-    measured: float,
+    measured: float | Estimate,
     expected: Expectation,
     *,
     source: str,
@@ -180,8 +259,10 @@ def evaluate(
         raise TypeError("expected must be built with at_most, at_least or between")
     if not_reproduced is not None and not not_reproduced.strip():
         raise ValueError("not_reproduced must give the reason, or be None")
-    _figure(measured)  # type check
-    return Claim(claim, float(measured), expected, source, not_reproduced)
+    if not isinstance(measured, Estimate):
+        _figure(measured)  # type check
+        measured = float(measured)
+    return Claim(claim, measured, expected, source, not_reproduced)
 
 
 def _display(claim: Claim) -> None:
@@ -198,13 +279,16 @@ def _display(claim: Claim) -> None:
 
 def check(
     claim: str,
-    measured: float,
+    measured: float | Estimate,
     expected: Expectation,
     *,
     source: str,
     not_reproduced: str | None = None,
 ) -> None:
     """Evaluate, display and enforce a claim; raise :class:`ClaimFailed` if it does not hold.
+
+    ``measured`` is a figure, or an :class:`Estimate` over seeds; an estimate whose interval
+    straddles the expectation's threshold is undecided, and raises too.
 
     With ``not_reproduced="reason"`` a failing measurement is recorded as not reproduced
     (and does not raise); a passing one raises, because the reason given is then wrong.
@@ -214,6 +298,9 @@ def check(
     _display(result)
     if result.status == FAIL:
         raise ClaimFailed(str(result))
+    if result.status == UNDECIDED:
+        raise ClaimFailed(f"undecided: the measurement's interval straddles the paper's threshold "
+                          f"(more seeds or a larger effect are needed): {result}")
     if not_reproduced is not None and result.holds:
         raise ClaimFailed(
             f"claim marked not reproduced now holds; update the notebook: {result}"

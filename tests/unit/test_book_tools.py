@@ -131,6 +131,23 @@ def test_scorecard_from_the_build_cache_is_the_rendered_outputs(executed_book, t
     assert "2 claims: 1 pass, 1 not reproduced, 0 fail" in book.scorecard_markdown(executed_book, cache)
 
 
+def test_comparing_a_build_with_the_scorecard_writes_nothing(executed_book, tmp_path, capsys):
+    """`make book` reports how the build's claims compare with the committed scorecard; the
+    committed file changes only through `make notebooks`."""
+    root = tmp_path / "copy"
+    shutil.copytree(executed_book, root)
+    book.write_scorecard(root)
+    cache = tmp_path / "cache"
+    book.seed_build_cache(root, cache)
+    committed = (root / book.SCORECARD).read_text()
+    assert book.compare_scorecard(root, cache) == 0
+    assert "agree with the committed scorecard" in capsys.readouterr().err
+    (root / book.SCORECARD).write_text(committed.replace("| 0.5 |", "| 0.7 |"))
+    assert book.compare_scorecard(root, cache) == 0
+    assert "1 rows of this build's claims differ" in capsys.readouterr().err
+    assert "| 0.7 |" in (root / book.SCORECARD).read_text()
+
+
 def test_sync_carries_text_and_refuses_code(executed_book, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(executed_book, root)

@@ -92,3 +92,46 @@ def test_relative_gap_hides_rounding_only():
     assert claims.relative_gap(1.0 + 4e-16, 1.0) == 0.0
     assert claims.relative_gap(1.0 + 1e-12, 1.0) == pytest.approx(1e-12, rel=1e-3)
     assert claims.relative_gap(-2.0, -1.0) == 1.0
+
+
+def test_estimate_is_decided_only_clear_of_the_threshold(capsys):
+    inside = claims.Estimate(0.4, 0.35, 0.45, "mean ± 2 s.e. over 8 seeds")
+    straddling = claims.Estimate(0.5, 0.45, 0.55, "mean ± 2 s.e. over 8 seeds")
+    outside = claims.Estimate(0.7, 0.6, 0.8, "mean ± 2 s.e. over 8 seeds")
+    limit = claims.at_most(0.5)
+    assert claims.evaluate("c", inside, limit, source="s").status == claims.PASS
+    assert claims.evaluate("c", straddling, limit, source="s").status == claims.UNDECIDED
+    assert claims.evaluate("c", outside, limit, source="s").status == claims.FAIL
+    assert claims.evaluate("c", outside, limit, source="s", not_reproduced="why").status == claims.NOT_REPRODUCED
+    with pytest.raises(ClaimFailed, match="undecided"):
+        claims.check("c", straddling, limit, source="s")
+    with pytest.raises(ClaimFailed, match="undecided"):
+        claims.check("c", straddling, limit, source="s", not_reproduced="why")
+    claims.check("c", inside, limit, source="s")
+    assert "measured 0.4 [0.35, 0.45] (mean ± 2 s.e. over 8 seeds), paper ≤ 0.5" in capsys.readouterr().out
+
+
+def test_estimate_record_carries_its_uncertainty():
+    record = claims.evaluate("c", claims.median_with_range([3.0, 1.0, 2.0]), claims.at_least(0.5), source="s").record()
+    assert record["measured"] == "2 [1, 3]"
+    assert record["uncertainty"] == "median, range over 3 seeds"
+
+
+def test_mean_with_error_matches_the_textbook_standard_error():
+    samples = [1.0, 2.0, 3.0, 4.0]
+    estimate = claims.mean_with_error(samples, what="instances")
+    half = 2 * math.sqrt(sum((x - 2.5) ** 2 for x in samples) / 3) / 2
+    assert estimate.value == 2.5
+    assert math.isclose(estimate.high - 2.5, half) and math.isclose(2.5 - estimate.low, half)
+    assert estimate.method == "mean ± 2 s.e. over 4 instances"
+
+
+@pytest.mark.parametrize("samples", [[], [1.0]])
+def test_an_uncertainty_needs_two_samples(samples):
+    with pytest.raises(ValueError, match="at least 2"):
+        claims.mean_with_error(samples)
+
+
+def test_estimate_interval_must_contain_its_value():
+    with pytest.raises(ValueError, match="contain"):
+        claims.Estimate(1.0, 2.0, 3.0, "m")

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from memopt import plotting
 from memopt.fitting import power_law_exponent
+from memopt.perturb import inputs as perturbed
 from memopt.nets.checkpointing import (
     STRATEGIES,
     ChainGradient,
@@ -88,7 +89,7 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
     rng = np.random.default_rng(config.seed)
     for n in tqdm(config.depths, desc="checkpointing depths", disable=not progress):
         chain = TanhChain(n, config.width, seed=config.seed + n)
-        x = rng.standard_normal((config.batch, config.width))
+        x = perturbed(rng.standard_normal((config.batch, config.width)))
         for strategy in STRATEGIES:
             result.runs[strategy, n] = chain.gradient(x, np.zeros_like(x), strategy)
             reference = result.runs[STRATEGIES[0], n].gradients
@@ -96,7 +97,7 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
             result.deviation[strategy, n] = float(difference / np.abs(reference).max())
     n = config.tradeoff_depth
     chain = TanhChain(n, config.width, seed=config.seed + n)
-    x = np.random.default_rng(config.seed).standard_normal((config.batch, config.width))
+    x = perturbed(np.random.default_rng(config.seed).standard_normal((config.batch, config.width)))
     for s in config.segments:
         result.tradeoff[s] = chain.gradient(x, np.zeros_like(x), "checkpointed", segment=s)
     return result

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from memopt import plotting
 from memopt.optim import DecreasingStep, Trace, gradient_descent, sgd
 from memopt.problems import LogisticGLM, Optimum, planted_logistic
+from memopt.perturb import inputs as perturbed
 
 NAME = "sgd"
 DESCRIPTION = "SGD on the lecture's logistic regression: noise floors, the 1/k rate, mini-batches"
@@ -150,7 +151,7 @@ class Result:
 def run(config: Config = Config(), progress: bool = False) -> Result:
     """All of the chapter's runs for ``config``."""
     problem = planted_logistic(config.n_samples, config.n_features, config.mu, seed=config.data_seed)
-    x0 = np.full(config.n_features, config.start)
+    x0 = perturbed(np.full(config.n_features, config.start))
     result = Result(config, problem, problem.minimize(), x0,
                     gradient_descent(problem, x0, 1 / problem.L, iterations=config.gd_iterations))
     tasks = [("constant", a, 1) for a in config.constant_steps]

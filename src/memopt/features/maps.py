@@ -25,6 +25,7 @@ import numpy as np
 
 from memopt._checks import integer
 from memopt.backend import array_module
+from memopt.perturb import inputs as perturbed
 
 
 def _streams(seed) -> tuple[np.random.Generator, np.random.Generator]:
@@ -93,7 +94,7 @@ class RandomFourierFeatures(RandomFeatureMap):
             raise ValueError(f"sigma (the kernel bandwidth) must be finite and > 0, got {sigma}")
         self.sigma = sigma
         # Row k of the draw is v_k: drawing (max_features, d) row by row keeps every prefix.
-        self.directions = self._direction_rng.standard_normal((self.max_features, self.input_dim)).T / sigma
+        self.directions = perturbed(self._direction_rng.standard_normal((self.max_features, self.input_dim)).T / sigma)
         self.offsets = self._offset_rng.uniform(0.0, 2 * np.pi, self.max_features)
 
     def _activate(self, projections, start, stop):
@@ -119,7 +120,7 @@ class RandomReLUFeatures(RandomFeatureMap):
     def __init__(self, input_dim: int, max_features: int, seed: int = 0, center=None):
         super().__init__(input_dim, max_features, seed)
         gaussian = self._direction_rng.standard_normal((self.max_features, self.input_dim))
-        self.directions = (gaussian / np.linalg.norm(gaussian, axis=1, keepdims=True)).T
+        self.directions = perturbed(gaussian / np.linalg.norm(gaussian, axis=1, keepdims=True)).T
         center = np.zeros(self.input_dim) if center is None else np.asarray(center, dtype=np.float64)
         if center.shape != (self.input_dim,) or not np.isfinite(center).all():
             raise ValueError(f"center must be a finite vector of shape ({self.input_dim},), got {center.shape}")

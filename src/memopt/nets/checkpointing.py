@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from memopt._checks import integer, real
+from memopt.perturb import inputs as perturbed
 
 STRATEGIES = ("vanilla", "memory_poor", "checkpointed")
 
@@ -61,7 +62,7 @@ class TanhChain:
     def __init__(self, layers: int, width: int, gain: float = 1.0, seed: int = 0):
         layers, width = integer("layers", layers), integer("width", width)
         rng = np.random.default_rng(integer("seed", seed, minimum=0))
-        self.weights = rng.standard_normal((layers, width, width)) * (real("gain", gain) / math.sqrt(width))
+        self.weights = perturbed(rng.standard_normal((layers, width, width)) * (real("gain", gain) / math.sqrt(width)))
         self.evaluations = 0
 
     @property

@@ -55,6 +55,7 @@ from scipy.optimize import minimize
 
 from memopt._checks import integer
 from memopt.backend import single_blas_thread
+from memopt.perturb import inputs as perturbed
 
 
 def _covariance(covariance) -> np.ndarray:
@@ -94,8 +95,8 @@ class LinearSelfAttention:
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale!r}")
         rng = np.random.default_rng(seed)
-        return cls(scale * rng.standard_normal((dim + 1, dim + 1)),
-                   scale * rng.standard_normal((dim + 1, dim + 1)))
+        return cls(perturbed(scale * rng.standard_normal((dim + 1, dim + 1))),
+                   perturbed(scale * rng.standard_normal((dim + 1, dim + 1))))
 
     @property
     def dim(self) -> int:

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from memopt.backend import array_module, to_numpy
+from memopt.perturb import inputs as perturbed
 
 Initialiser = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -60,8 +61,8 @@ class Parameters:
         """Draw the initial values (host RNG ``default_rng(seed)``, declaration order) and
         place them in one flat vector of ``dtype`` on the device of ``xp``."""
         rng = np.random.default_rng(seed)
-        host = np.concatenate([np.asarray(init(rng, shape), dtype=np.float64).ravel()
-                               for shape, init in self._specs.values()])
+        host = perturbed(np.concatenate([np.asarray(init(rng, shape), dtype=np.float64).ravel()
+                               for shape, init in self._specs.values()]))
         self.vector = xp.asarray(host.astype(dtype))
         self.grad = xp.zeros_like(self.vector)
         start = 0

@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from memopt._checks import integer
+from memopt.perturb import inputs as perturbed
 
 N_CLASSES = 10
 PIXEL_MAX = 16.0
@@ -29,7 +30,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits  # noqa: PLC0415 - scikit-learn imports slowly
 
     data = load_digits()
-    images = data.data / PIXEL_MAX
+    images = perturbed(data.data / PIXEL_MAX)
     images.setflags(write=False)
     labels = data.target.astype(np.int64)
     labels.setflags(write=False)

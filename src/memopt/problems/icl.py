@@ -36,6 +36,7 @@ from numbers import Real
 import numpy as np
 
 from memopt._checks import integer
+from memopt.perturb import inputs as perturbed
 
 
 def _condition_number(kappa) -> float:
@@ -67,7 +68,7 @@ def random_orthonormal(dim: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-distributed orthogonal matrix: QR of a Gaussian matrix with the signs of R's
     diagonal moved into Q (without that correction Q is not uniformly distributed)."""
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
-    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+    return perturbed(q * np.where(np.diag(r) < 0, -1.0, 1.0))
 
 
 def covariance_with_spectrum(eigenvalues, rng: np.random.Generator) -> np.ndarray:

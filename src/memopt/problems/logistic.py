@@ -30,6 +30,7 @@ import numpy as np
 from scipy.special import expit
 
 from memopt.backend import array_module, asarray, to_numpy
+from memopt.perturb import inputs as perturbed
 
 
 def log1p_exp(t):
@@ -324,7 +325,7 @@ def planted_logistic(
     if not (feature_scale > 0 and 0 < low <= high):
         raise ValueError("feature_scale must be > 0 and row_scale_range must satisfy 0 < lo <= hi")
     rng = np.random.default_rng(seed)
-    features = feature_scale * rng.standard_normal((n_samples, n_features))
+    features = perturbed(feature_scale * rng.standard_normal((n_samples, n_features)))
     hidden = rng.standard_normal(n_features)
     labels = np.where(rng.random(n_samples) < sigmoid(features @ hidden), 1.0, -1.0)
     if (low, high) != (1.0, 1.0):

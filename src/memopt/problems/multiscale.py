@@ -35,6 +35,7 @@ import numpy as np
 
 from memopt._checks import integer, real
 from memopt.problems.logistic import LogisticGLM, planted_logistic
+from memopt.perturb import inputs as perturbed
 
 
 def cluster_scales(kappa: float, clusters: int, cluster_condition: float) -> tuple[tuple[float, float], ...]:
@@ -65,7 +66,7 @@ def cluster_scales(kappa: float, clusters: int, cluster_condition: float) -> tup
 def random_basis(dimension: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-random orthogonal matrix (QR of a Gaussian matrix, signs fixed by R's diagonal)."""
     q, r = np.linalg.qr(rng.standard_normal((dimension, dimension)))
-    return q * np.sign(np.diag(r))
+    return perturbed(q * np.sign(np.diag(r)))
 
 
 def column_blocks(basis: np.ndarray, count: int) -> list[np.ndarray]:
@@ -158,7 +159,7 @@ def clustered_quadratic(
     basis = random_basis(dimension, rng)
     eigenvalues = np.concatenate([np.linspace(mu, top, cluster_dim) if cluster_dim > 1 else [mu]
                                   for top, mu in scales])
-    return ClusteredQuadratic(eigenvalues, basis, rng.standard_normal(dimension), scales,
+    return ClusteredQuadratic(eigenvalues, basis, perturbed(rng.standard_normal(dimension)), scales,
                               column_blocks(basis, clusters))
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from memopt._checks import integer, real
+from memopt.perturb import inputs as perturbed
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class HardFunction:
         gamma = 0.25 * n_pieces**-1.5 if gamma is None else gamma
         rng = np.random.default_rng(seed)
         A = rng.choice([-1.0, 1.0], size=(dim // 2, dim))
-        V = rng.choice([-1.0, 1.0], size=(n_pieces, dim)) / math.sqrt(dim)
+        V = perturbed(rng.choice([-1.0, 1.0], size=(n_pieces, dim)) / math.sqrt(dim))
         return cls(A, V, eta=float(dim) ** 5 if eta is None else eta, rho=rho, gamma=gamma,
                    scale=float(dim) ** -6 if scale is None else scale)
 
@@ -243,7 +244,7 @@ class L1Distance:
             raise ValueError(f"distance must be < 1 so that the minimiser lies in the ball, got {distance}")
         shape = (dim,) if runs is None else (integer("runs", runs), dim)
         centre = np.random.default_rng(seed).standard_normal(shape)
-        return cls(centre * distance / np.linalg.norm(centre, axis=-1, keepdims=True))
+        return cls(perturbed(centre * distance / np.linalg.norm(centre, axis=-1, keepdims=True)))
 
     @property
     def dim(self) -> int:

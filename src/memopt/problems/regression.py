@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from memopt._checks import integer
+from memopt.perturb import inputs as perturbed
 
 
 def paper_noise_bound(dimension: int) -> float:
@@ -92,7 +93,7 @@ class GaussianRegression:
         gaussian = np.random.default_rng(self.basis_seed).standard_normal((self.dimension, self.dimension))
         q, r = np.linalg.qr(gaussian)
         # Fixing the signs of R's diagonal makes Q Haar distributed (Mezzadri 2007).
-        return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+        return perturbed(q * np.where(np.diag(r) < 0, -1.0, 1.0))
 
     @property
     def covariance(self) -> np.ndarray:
@@ -127,7 +128,7 @@ class RegressionStream:
         self._row_rngs = [np.random.default_rng(g[1]) for g in generators]
         self._noise_rngs = [np.random.default_rng(g[2]) for g in generators]
         targets = np.stack([np.random.default_rng(g[0]).standard_normal(d) for g in generators])
-        self.targets = targets / np.linalg.norm(targets, axis=1, keepdims=True)
+        self.targets = perturbed(targets / np.linalg.norm(targets, axis=1, keepdims=True))
         # Rows are z @ factor.T with z standard normal: covariance factor factor.T = Sigma.
         if problem.kappa == 1:
             self._factor = None  # isotropic in every basis: skip the product
