@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from memopt.claims import CLAIM_KEY, FAIL, NOT_REPRODUCED, PASS, UNDECIDED
+from memopt.claims import BOUND, CLAIM_KEY, FAIL, KINDS, NOT_REPRODUCED, PASS, REPRODUCTION, SANITY, UNDECIDED
 
 BOOK = Path("book")
 SCORECARD = "scorecard.md"
@@ -181,11 +181,17 @@ def _cell(text: str) -> str:
 
 def scorecard_markdown(book: Path = BOOK, cache_dir: Path | None = None) -> str:
     """The scorecard page for the claims recorded in the chapters' stored notebooks, or, with
-    ``cache_dir``, in the outputs a book build rendered (:func:`cached_notebook`)."""
+    ``cache_dir``, in the outputs a book build rendered (:func:`cached_notebook`).
+
+    Reproductions and bounds are the book's results and make the headline; sanity checks
+    (identities, counts, agreements with a reference implementation) are listed apart, because
+    they cannot fail while the code runs as designed."""
     book = Path(book)
     mark = {PASS: "**pass**", NOT_REPRODUCED: "**not reproduced**", FAIL: "**FAIL**", UNDECIDED: "**UNDECIDED**"}
     overview, sections, reasons = [], [], []
-    totals = dict.fromkeys(mark, 0)
+    results = dict.fromkeys(mark, 0)
+    kinds = dict.fromkeys((*KINDS, None), 0)
+    post_hoc = 0
     for md in notebook_sources(book):
         relative = md.relative_to(book)
         if cache_dir is None:
@@ -196,40 +202,70 @@ def scorecard_markdown(book: Path = BOOK, cache_dir: Path | None = None) -> str:
             notebook = cached_notebook(md, cache_dir)
         title = _cell(chapter_title(md))
         counts = dict.fromkeys(mark, 0)
-        rows = []
+        chapter_kinds = dict.fromkeys((*KINDS, None), 0)
+        chapter_post_hoc = 0
+        rows, sanity_rows = [], []
         for record in claim_records(notebook):
-            counts[record["status"]] += 1
+            kind = record.get("kind")
+            chapter_kinds[kind] += 1
             status = mark[record["status"]]
             if "reason" in record:
                 reasons.append(f"{len(reasons) + 1}. {_cell(record['claim'])}: {_cell(record['reason'])}")
                 status += f" (note {len(reasons)})"
+            late = record.get("decided", "before").startswith("after")
+            if late:
+                status += f" <br> *criterion set {_cell(record['decided'])}*"
             measured = _cell(record["measured"])
             if "uncertainty" in record:
                 measured += f" <br> *{_cell(record['uncertainty'])}*"
-            rows.append(f"| {_cell(record['claim'])} <br> *{_cell(record['source'])}* | "
+            claim = f"{_cell(record['claim'])} <br> *{_cell(record['source'])}*"
+            if kind == SANITY:
+                sanity_rows.append(f"| {claim} | {_cell(record['expected'])} | {measured} | {status} |")
+                continue
+            counts[record["status"]] += 1
+            chapter_post_hoc += late
+            rows.append(f"| {claim} | {kind or 'unclassified'} | {_cell(record.get('paper', 'not stated'))} | "
                         f"{_cell(record['expected'])} | {measured} | {status} |")
         for status, count in counts.items():
-            totals[status] += count
-        overview.append(f"| [{title}]({relative.as_posix()}) | {sum(counts.values())} | "
-                        f"{counts[PASS]} | {counts[NOT_REPRODUCED]} | {counts[FAIL] + counts[UNDECIDED]} |")
-        sections += ["", f"## {title}", "", f"Chapter: [{title}]({relative.as_posix()})", "",
-                     "| Claim | Paper | Measured | Status |", "| --- | --- | --- | --- |", *rows]
+            results[status] += count
+        for kind, count in chapter_kinds.items():
+            kinds[kind] += count
+        post_hoc += chapter_post_hoc
+        overview.append(f"| [{title}]({relative.as_posix()}) | {chapter_kinds[REPRODUCTION]} | {chapter_kinds[BOUND]} | "
+                        f"{counts[PASS]} | {counts[NOT_REPRODUCED]} | {counts[FAIL] + counts[UNDECIDED]} | "
+                        f"{chapter_post_hoc} | {chapter_kinds[SANITY]} |")
+        sections += ["", f"## {title}", "", f"Chapter: [{title}]({relative.as_posix()})", ""]
+        if rows:
+            sections += ["| Claim | Kind | Paper | Criterion | Measured | Verdict |",
+                         "| --- | --- | --- | --- | --- | --- |", *rows]
+        if sanity_rows:
+            sections += ["", "Sanity checks:", "", "| Check | Criterion | Measured | Verdict |",
+                         "| --- | --- | --- | --- |", *sanity_rows]
+    unclassified = f" ({kinds[None]} not yet classified)" if kinds[None] else ""
     lines = [
         "# Scorecard",
         "",
-        "Every claim checked in the book: the paper's figure (the value, bound or interval the",
-        "paper or lecture states), the figure measured when the chapter last ran, and whether the",
-        "claim held. A figure that depends on seeds is a statistic over them with its interval",
-        "(in brackets, with how it was made); its verdict counts only when the whole interval lies",
-        "on one side of the threshold. This page is generated by `python -m memopt.book scorecard` from the claim",
-        "records stored in the executed notebooks; nbval re-runs the notebooks and fails if a",
-        "stored figure no longer reproduces.",
+        "Every claim checked in the book. A *reproduction* checks a figure or shape a paper reports",
+        "(an exponent, a peak, a ratio); a *bound* checks a theorem's inequality against the",
+        "measurement; a *sanity* check is an identity, a count or an agreement with a reference",
+        "implementation, which cannot fail while the code runs as designed: those are listed apart",
+        "and not counted as results. For each claim: the paper's own statement (or \"not stated\"",
+        "where the paper gives no figure and the criterion is ours), our acceptance criterion, the",
+        "figure measured when the chapter last ran and the verdict. A figure that depends on seeds is",
+        "a statistic over them with its interval (in brackets, with how it was made); its verdict",
+        "counts only when the whole interval lies on one side of the criterion. A criterion set or",
+        "changed after a result had been seen is marked so. This page is generated by",
+        "`python -m memopt.book scorecard` from the claim records stored in the executed notebooks;",
+        "nbval re-runs the notebooks and fails if a stored figure no longer reproduces.",
         "",
-        f"**{sum(totals.values())} claims: {totals[PASS]} pass, {totals[NOT_REPRODUCED]} not "
-        f"reproduced, {totals[FAIL] + totals[UNDECIDED]} fail.**",
+        f"**{results[PASS] + results[NOT_REPRODUCED] + results[FAIL] + results[UNDECIDED]} results "
+        f"({kinds[REPRODUCTION]} reproductions, {kinds[BOUND]} bounds){unclassified}: "
+        f"{results[PASS]} pass, {results[NOT_REPRODUCED]} not reproduced, "
+        f"{results[FAIL] + results[UNDECIDED]} fail; {post_hoc} with a criterion set after a run. "
+        f"Besides them, {kinds[SANITY]} sanity checks.**",
         "",
-        "| Chapter | Claims | Pass | Not reproduced | Fail |",
-        "| --- | --- | --- | --- | --- |",
+        "| Chapter | Reproductions | Bounds | Pass | Not reproduced | Fail | Criterion set after a run | Sanity checks |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *overview,
         *sections,
     ]

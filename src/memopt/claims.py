@@ -42,6 +42,11 @@ CLAIM_KEY = "memopt_claim"
 
 PASS, FAIL, NOT_REPRODUCED, UNDECIDED = "pass", "fail", "not reproduced", "undecided"
 
+#: What a claim checks: a figure or shape the paper reports, a theorem's inequality, or an
+#: identity, count or agreement with a reference implementation that holds by construction.
+REPRODUCTION, BOUND, SANITY = "reproduction", "bound", "sanity"
+KINDS = (REPRODUCTION, BOUND, SANITY)
+
 
 class ClaimFailed(AssertionError):
     """A measurement contradicts the paper's statement (or a 'not reproduced' claim now holds)."""
@@ -163,6 +168,11 @@ class Claim:
     expected: Expectation
     source: str
     not_reproduced: str | None = None
+    kind: str | None = None
+    #: The paper's own statement of the figure (None: the paper states none; the criterion is ours).
+    paper: str | None = None
+    #: Why the criterion was set or changed after a result had been seen (None: set before).
+    post_hoc: str | None = None
 
     @property
     def _ends(self) -> tuple[float, ...]:
@@ -203,10 +213,16 @@ class Claim:
             record["uncertainty"] = self.measured.method
         if self.status == NOT_REPRODUCED:
             record["reason"] = self.not_reproduced
+        if self.kind is not None:
+            record["kind"] = self.kind
+            record["paper"] = self.paper if self.paper is not None else "not stated"
+            record["decided"] = "before the first run" if self.post_hoc is None else f"after a run: {self.post_hoc}"
         return record
 
     def __str__(self) -> str:
         r = self.record()
+        if "kind" in r:
+            return self._kind_line(r)
         line = f"[{r['status']}] {r['claim']}: measured {r['measured']}"
         if "uncertainty" in r:
             line += f" ({r['uncertainty']})"
@@ -216,14 +232,42 @@ class Claim:
             line += f"; why: {r['reason']}"
         return line
 
+    @staticmethod
+    def _kind_line(r: dict[str, str]) -> str:
+        line = f"[{r['status']}] {r['kind']}: {r['claim']}: measured {r['measured']}"
+        if "uncertainty" in r:
+            line += f" ({r['uncertainty']})"
+        line += f"; criterion {r['expected']}"
+        if r["decided"] != "before the first run":
+            line += f" (set {r['decided']})"
+        line += f"; paper: {r['paper']} ({r['source']})"
+        if "reason" in r:
+            line += f"; why: {r['reason']}"
+        return line
+
     def _repr_html_(self) -> str:
         r = {k: html.escape(v) for k, v in self.record().items()}
+        if "kind" in r:
+            return self._kind_html(r)
         colour = {PASS: "#1a7f37", FAIL: "#cf222e", NOT_REPRODUCED: "#9a6700", UNDECIDED: "#cf222e"}[self.status]
         uncertainty = f" ({r['uncertainty']})" if "uncertainty" in r else ""
         text = (
             f'<p class="memopt-claim"><strong style="color:{colour}">{r["status"].upper()}</strong>'
             f" {r['claim']}: measured <code>{r['measured']}</code>{uncertainty}, paper <code>{r['expected']}</code>"
             f" <em>({r['source']})</em>"
+        )
+        if "reason" in r:
+            text += f"<br>Why it does not reproduce here: {r['reason']}"
+        return text + "</p>"
+
+    def _kind_html(self, r: dict[str, str]) -> str:
+        colour = {PASS: "#1a7f37", FAIL: "#cf222e", NOT_REPRODUCED: "#9a6700", UNDECIDED: "#cf222e"}[self.status]
+        uncertainty = f" ({r['uncertainty']})" if "uncertainty" in r else ""
+        decided = f" (set {r['decided']})" if r["decided"] != "before the first run" else ""
+        text = (
+            f'<p class="memopt-claim"><strong style="color:{colour}">{r["status"].upper()}</strong>'
+            f" <em>{r['kind']}</em>: {r['claim']}: measured <code>{r['measured']}</code>{uncertainty};"
+            f" criterion <code>{r['expected']}</code>{decided}; paper: {r['paper']} <em>({r['source']})</em>"
         )
         if "reason" in r:
             text += f"<br>Why it does not reproduce here: {r['reason']}"
@@ -248,6 +292,9 @@ def evaluate(
     expected: Expectation,
     *,
     source: str,
+    kind: str | None = None,
+    paper: str | None = None,
+    post_hoc: str | None = None,
     not_reproduced: str | None = None,
 ) -> Claim:
     """Build a :class:`Claim` without displaying or raising (for tests and scripts)."""
@@ -259,10 +306,15 @@ def evaluate(
         raise TypeError("expected must be built with at_most, at_least or between")
     if not_reproduced is not None and not not_reproduced.strip():
         raise ValueError("not_reproduced must give the reason, or be None")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    for name, value in (("paper", paper), ("post_hoc", post_hoc)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"{name} must be a non-empty sentence, or None")
     if not isinstance(measured, Estimate):
         _figure(measured)  # type check
         measured = float(measured)
-    return Claim(claim, measured, expected, source, not_reproduced)
+    return Claim(claim, measured, expected, source, not_reproduced, kind, paper, post_hoc)
 
 
 def _display(claim: Claim) -> None:
@@ -283,6 +335,9 @@ def check(
     expected: Expectation,
     *,
     source: str,
+    kind: str | None = None,
+    paper: str | None = None,
+    post_hoc: str | None = None,
     not_reproduced: str | None = None,
 ) -> None:
     """Evaluate, display and enforce a claim; raise :class:`ClaimFailed` if it does not hold.
@@ -294,7 +349,8 @@ def check(
     (and does not raise); a passing one raises, because the reason given is then wrong.
     Returns nothing, so a check at the end of a cell is displayed once.
     """
-    result = evaluate(claim, measured, expected, source=source, not_reproduced=not_reproduced)
+    result = evaluate(claim, measured, expected, source=source, kind=kind, paper=paper, post_hoc=post_hoc,
+                      not_reproduced=not_reproduced)
     _display(result)
     if result.status == FAIL:
         raise ClaimFailed(str(result))

@@ -41,11 +41,13 @@ def executed_book(tmp_path_factory):
     root = tmp_path_factory.mktemp("book")
     chapter(root / "part", "one", "Chapter | one", [
         "from memopt import claims",
-        "claims.check('x ≤ 1', 0.5, claims.at_most(1), source='eq. *1*')",
+        "claims.check('x ≤ 1', 0.5, claims.at_most(1), source='eq. *1*', kind='reproduction', paper='x = 0.4')",
+        "claims.check('sizes add up', 3, claims.between(3, 3), source='definition', kind='sanity')",
     ])
     chapter(root / "part", "two", "Chapter two", [
         "from memopt import claims\n"
-        "claims.check('peak at n', 2.0, claims.at_most(1), source='fig. 2', not_reproduced='n too small')",
+        "claims.check('peak at n', 2.0, claims.at_most(1), source='fig. 2', not_reproduced='n too small',\n"
+        "             kind='bound', post_hoc='the first run used n/2')",
     ])
     (root / "plain.md").write_text("# Not a notebook\n")
     book.execute(book.notebook_sources(root))
@@ -62,17 +64,21 @@ def test_executed_book_has_no_pairing_problems(executed_book):
 
 def test_claim_records_come_from_the_stored_outputs(executed_book):
     records = book.claim_records(executed_book / "part" / "one.ipynb")
-    assert records == [{"claim": "x ≤ 1", "measured": "0.5", "expected": "≤ 1", "source": "eq. *1*",
-                        "status": "pass"}]
+    assert records[0] == {"claim": "x ≤ 1", "measured": "0.5", "expected": "≤ 1", "source": "eq. *1*",
+                          "status": "pass", "kind": "reproduction", "paper": "x = 0.4",
+                          "decided": "before the first run"}
     assert book.claim_records(executed_book / "part" / "two.ipynb")[0]["status"] == "not reproduced"
 
 
 def test_scorecard_lists_every_claim(executed_book):
     text = book.scorecard_markdown(executed_book)
-    assert "**2 claims: 1 pass, 1 not reproduced, 0 fail.**" in text
-    assert "| [Chapter \\| one](part/one.md) | 1 | 1 | 0 | 0 |" in text
-    assert "| x ≤ 1 <br> *eq. \\*1\\** | ≤ 1 | 0.5 | **pass** |" in text
-    assert "**not reproduced** (note 1)" in text and "1. peak at n: n too small" in text
+    assert ("**2 results (1 reproductions, 1 bounds): 1 pass, 1 not reproduced, 0 fail; 1 with a "
+            "criterion set after a run. Besides them, 1 sanity checks.**") in text
+    assert "| [Chapter \\| one](part/one.md) | 1 | 0 | 1 | 0 | 0 | 0 | 1 |" in text
+    assert "| x ≤ 1 <br> *eq. \\*1\\** | reproduction | x = 0.4 | ≤ 1 | 0.5 | **pass** |" in text
+    assert "| sizes add up <br> *definition* | in \\[3, 3\\] | 3 | **pass** |" in text
+    assert "**not reproduced** (note 1) <br> *criterion set after a run: the first run used n/2*" in text
+    assert "1. peak at n: n too small" in text
     assert book.write_scorecard(executed_book, check=True) == 1  # not written yet
     assert book.write_scorecard(executed_book) == 0
     assert book.write_scorecard(executed_book, check=True) == 0
@@ -128,7 +134,7 @@ def test_scorecard_from_the_build_cache_is_the_rendered_outputs(executed_book, t
         book.scorecard_markdown(executed_book, cache)
     book.seed_build_cache(executed_book, cache)
     assert book.scorecard_markdown(executed_book, cache) == book.scorecard_markdown(executed_book)
-    assert "2 claims: 1 pass, 1 not reproduced, 0 fail" in book.scorecard_markdown(executed_book, cache)
+    assert "1 pass, 1 not reproduced, 0 fail" in book.scorecard_markdown(executed_book, cache)
 
 
 def test_comparing_a_build_with_the_scorecard_writes_nothing(executed_book, tmp_path, capsys):

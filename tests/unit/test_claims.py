@@ -135,3 +135,22 @@ def test_an_uncertainty_needs_two_samples(samples):
 def test_estimate_interval_must_contain_its_value():
     with pytest.raises(ValueError, match="contain"):
         claims.Estimate(1.0, 2.0, 3.0, "m")
+
+
+def test_kind_paper_and_post_hoc_reach_the_record_and_the_line():
+    claim = claims.evaluate("ratio", 4.0, claims.at_least(3), source="Fig. 1", kind="reproduction",
+                            paper="about 1000", post_hoc="first run used 2")
+    record = claim.record()
+    assert (record["kind"], record["paper"], record["decided"]) == (
+        "reproduction", "about 1000", "after a run: first run used 2")
+    assert str(claim) == ("[pass] reproduction: ratio: measured 4; criterion ≥ 3 (set after a run: first run "
+                          "used 2); paper: about 1000 (Fig. 1)")
+    plain = claims.evaluate("gap", 1.0, claims.at_most(2), source="s", kind="sanity").record()
+    assert plain["paper"] == "not stated" and plain["decided"] == "before the first run"
+
+
+@pytest.mark.parametrize("options", [{"kind": "result"}, {"kind": "bound", "paper": " "},
+                                     {"kind": "bound", "post_hoc": ""}])
+def test_bad_kind_or_statements_are_rejected(options):
+    with pytest.raises(ValueError):
+        claims.evaluate("c", 1.0, claims.at_most(2), source="s", **options)
