@@ -274,6 +274,47 @@ def scorecard_markdown(book: Path = BOOK, cache_dir: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What prose numbers are not scanned in: math, code spans, citations, links and fenced blocks.
+_NOT_PROSE = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\{[a-z:]+\}`[^`]*`|`[^`]*`|\]\([^)]*\)|```.*?```", re.S)
+_PROSE_NUMBER = re.compile(r"(?<![\w.^_\-/])(\d+(?:,\d{3})*(?:\.\d+)?)(?!\w)")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?")
+
+
+def unproduced_prose_numbers(md: Path) -> list[str]:
+    """Numbers in a chapter's prose that no cell of its stored notebook produces or sets.
+
+    Every number a run produces must come from the run (printed, or glued), never typed. A
+    prose number passes when it appears as a number in the code (a constant of the setup) or in
+    the stored outputs, or in the chapter's ``prose_constants`` (front matter: figures quoted
+    from a paper, dimensions of a data set). Numbers below 10 without a decimal point and years
+    are not scanned: they count things ("two clusters") and date citations.
+    """
+    import nbformat  # noqa: PLC0415
+
+    notebook = nbformat.read(Path(md).with_suffix(".ipynb"), as_version=4)
+    produced = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        produced.append(cell.source)
+        for output in cell.get("outputs", []):
+            produced.append(output.get("text", ""))
+            produced += [v for v in output.get("data", {}).values() if isinstance(v, str)]
+    known = set(_TOKEN.findall("\n".join(produced).replace(",", "")))
+    known |= {str(c) for c in notebook.metadata.get("prose_constants", [])}
+    unexplained = []
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for number in _PROSE_NUMBER.findall(_NOT_PROSE.sub(" ", cell.source)):
+            plain = number.replace(",", "")
+            if "." not in plain and (float(plain) < 10 or 1900 <= float(plain) <= 2099):
+                continue
+            if plain not in known:
+                unexplained.append(number)
+    return unexplained
+
+
 def seed_build_cache(book: Path = BOOK, cache_dir: Path = BUILD_CACHE) -> int:
     """Put the stored, nbval-checked notebooks into the book build's execution cache.
 
