@@ -362,6 +362,46 @@ def test_claim_quantities_by_hand(result):
     assert sum(result.methods.values()) == 2 * len(result.sizes)
 
 
+def test_claim_estimates_by_hand(result):
+    clean = result.models[dd.CLEAN]
+    peaks = result.sizes[np.argmax(clean.test_loss, axis=1)] / 40
+    estimate = result.peak_estimate()
+    assert (estimate.low, estimate.high) == (peaks.min(), peaks.max()) and "2 draws" in estimate.method
+    assert result.train_loss_estimate().high == result.train_loss_past_threshold()
+    fall = result.norm_fall_estimate()
+    assert fall.value == pytest.approx(result.norm_fall()) and fall.low <= fall.value <= fall.high
+    error = clean.test_error
+    ratios = error[:, result.sizes >= 80].min(1) / error[:, result.sizes <= 20].min(1)
+    assert result.best_error_estimate().high == pytest.approx(ratios.max())
+    assert set(result.ridge_choices()) <= set(TINY.ridges)
+    rise = result.largest_rise_estimate(ridge=0)
+    assert rise.value == pytest.approx(result.largest_rise(ridge=0))
+    assert rise.low <= rise.value <= rise.high
+
+
+def test_largest_ratio_of_means_is_the_paired_delta_method():
+    # Every draw falls by 10% at the first step, then falls or rises by 1%: the mean falls, but
+    # the second step's interval reaches above 1.
+    base = np.array([[10.0, 9.0, 9.0 * 0.99], [20.0, 18.0, 18.0 * 1.01], [30.0, 27.0, 27.0 * 0.99]])
+    estimate = dd.largest_ratio_of_means(base)
+    mean = base.mean(0)
+    assert estimate.value == pytest.approx(max(mean[1:] / mean[:-1]))
+    ratio = mean[1:] / mean[:-1]
+    half = 2 * (base[:, 1:] - ratio * base[:, :-1]).std(0, ddof=1) / np.sqrt(3) / mean[:-1]
+    # At a ratio near 1 this is the standard error of the paired differences.
+    steps = np.diff(base, axis=1)
+    assert half[1] == pytest.approx(2 * steps[:, 1].std(ddof=1) / np.sqrt(3) / mean[1], rel=0.05)
+    assert estimate.low == pytest.approx(max(mean[1:] / mean[:-1] - half))
+    assert estimate.high == pytest.approx(max(mean[1:] / mean[:-1] + half))
+    assert estimate.value < 1 < estimate.high
+    # Draws that move together have an exact ratio whatever their spread.
+    together = np.outer([1.0, 5.0, 50.0], [4.0, 2.0, 1.0])
+    exact = dd.largest_ratio_of_means(together)
+    assert exact.value == exact.low == exact.high == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        dd.largest_ratio_of_means(np.ones((1, 4)))
+
+
 def test_limits_are_kernel_regressions(result):
     data = result.data
     kernel = rbf_kernel(data.x_train, gamma=1 / (2 * TINY.sigma**2))

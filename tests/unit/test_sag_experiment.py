@@ -79,3 +79,31 @@ def test_config_is_validated():
         Config(large_passes=0)
     with pytest.raises(ValueError, match="sgd_steps"):
         Config(sgd_steps=())
+
+
+def test_per_run_passes_and_their_statistics(result):
+    runs = result.lecture
+    label = sag.SAGA_LABEL
+    gaps, passes = runs.traces[label].values - runs.f_star, runs.passes(label)
+    by_hand = [passes[np.flatnonzero(row <= 1e-6)[0]] for row in gaps]
+    np.testing.assert_array_equal(runs.run_passes_to(label, 1e-6), by_hand)
+    assert np.all(runs.run_passes_to(sag.sgd_label(1.0), 1e-30) == np.inf)
+    estimate = runs.passes_estimate(label, 1e-6)
+    assert (estimate.value, estimate.low, estimate.high) == (np.median(by_hand), min(by_hand), max(by_hand))
+    # The mean curve reaches the gap no earlier than the fastest run.
+    assert runs.passes_to(label, 1e-6) >= estimate.low
+    difference = runs.passes_difference(sag.SAG_THEORY, label, 1e-6)
+    expected = runs.run_passes_to(sag.SAG_THEORY, 1e-6) - np.array(by_hand)
+    assert difference.value == pytest.approx(expected.mean())
+    assert "3 pairs of runs" in difference.method
+
+
+def test_sgd_lowest_and_the_bound_interval(result):
+    runs = result.lecture
+    lowest = np.min([runs.traces[sag.sgd_label(m)].values.min(axis=1) for m in TINY.sgd_steps], axis=0) - runs.f_star
+    estimate = runs.sgd_lowest(TINY.sgd_steps)
+    assert estimate.low == pytest.approx(lowest.min()) and estimate.high == pytest.approx(lowest.max())
+    assert estimate.low <= runs.best_sgd_gap(TINY.sgd_steps)
+    bound = runs.bound_ratio_estimate()
+    assert bound.value == pytest.approx(runs.bound_ratio())
+    assert bound.low <= bound.value <= bound.high and "3 runs" in bound.method

@@ -90,3 +90,60 @@ def test_cli_reports_bad_requests(capsys):
 def test_cli_refuses_a_missing_gpu(capsys):
     assert cli.main(["run", "sgd", "--device", "gpu", "--no-cache"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_floors_are_means_over_runs_with_their_error(result):
+    trace = result.constant[0.05]
+    window = trace.iterations >= TINY.floor_window * trace.iterations[-1]
+    per_run = (trace.values[:, window] - result.f_star).mean(axis=1)
+    np.testing.assert_allclose(result.run_floors(trace), per_run)
+    estimate = result.floor_estimate(trace)
+    assert estimate.value == pytest.approx(result.floor(trace))
+    half = 2 * per_run.std(ddof=1) / np.sqrt(per_run.size)
+    assert (estimate.low, estimate.high) == pytest.approx((per_run.mean() - half, per_run.mean() + half))
+    assert "4 runs" in estimate.method
+    ratio = result.floor_ratio(result.constant[0.2], trace)
+    assert ratio.value == pytest.approx(result.floor(result.constant[0.2]) / result.floor(trace))
+    assert ratio.low < ratio.value < ratio.high
+
+
+def test_ratio_of_means_is_the_delta_method():
+    rng = np.random.default_rng(0)
+    b = rng.normal(10.0, 1.0, 50)
+    a = 3 * b + rng.normal(0.0, 0.5, 50)
+    estimate = sgd.ratio_of_means(a, b)
+    ratio = a.mean() / b.mean()
+    # By hand: the ratio's standard error from the linearisation (a - R b) / mean(b).
+    se = np.std(a - ratio * b, ddof=1) / np.sqrt(50) / b.mean()
+    assert estimate.value == pytest.approx(ratio)
+    assert estimate.high - estimate.value == pytest.approx(2 * se, rel=1e-9)
+    # Perfectly proportional samples have an exact ratio: no uncertainty.
+    exact = sgd.ratio_of_means(4 * b, b)
+    assert exact.value == pytest.approx(4.0) and exact.high - exact.low == pytest.approx(0.0, abs=1e-12)
+    # Over many repetitions the interval covers the true ratio about 95% of the time.
+    covered = 0
+    for seed in range(400):
+        r = np.random.default_rng(seed)
+        x, y = r.normal(2.0, 0.5, 64), r.normal(1.0, 0.2, 64)
+        e = sgd.ratio_of_means(x, y)
+        covered += e.low <= 2.0 <= e.high
+    assert 0.90 <= covered / 400 <= 0.99
+    with pytest.raises(ValueError, match="equal-length"):
+        sgd.ratio_of_means([1.0, 2.0], [1.0])
+
+
+def test_max_of_means_brackets_the_curve():
+    samples = np.array([[1.0, 5.0, 2.0], [3.0, 7.0, 2.0], [2.0, 6.0, 2.0]])
+    estimate = sgd.max_of_means(samples)
+    se = 2 * samples.std(axis=0, ddof=1) / np.sqrt(3)
+    assert estimate.value == 6.0
+    assert estimate.low == pytest.approx(6.0 - se[1]) and estimate.high == pytest.approx(6.0 + se[1])
+    with pytest.raises(ValueError, match="at least 2"):
+        sgd.max_of_means(np.ones((1, 3)))
+
+
+def test_decreasing_estimate_is_the_checked_maximum(result):
+    estimate = result.decreasing_scaled_gap_estimate()
+    assert estimate.value == pytest.approx(result.decreasing_scaled_gap()[1].max())
+    assert estimate.low <= estimate.value <= estimate.high
+    assert 0 < result.sigma_sq_error(result.constant[0.2]) < 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt.backend import single_blas_thread
 from memopt.features import (
     RandomFourierFeatures,
@@ -61,8 +61,10 @@ class Config:
     n_test: int | None = None
     data_seed: int = 0
     sigma: float = PAPER_SIGMA * (DIGITS_PIXELS / MNIST_PIXELS) ** 0.5
-    #: Independent feature draws (seeds 0 .. draws - 1); curves show their mean and band.
-    draws: int = 5
+    #: Independent feature draws (seeds 0 .. draws - 1); curves show their mean and band. Five
+    #: draws left the ridge curve's "no rise" claim within about two standard errors of its
+    #: threshold; ten put it about four away.
+    draws: int = 10
     #: N / n from min_ratio to max_ratio, log-spaced, plus the ratios near 1 below.
     min_ratio: float = 1 / 20
     max_ratio: float = 20.0
@@ -103,6 +105,29 @@ SCALES = {
     "book": Config(),
     "paper": Config(n_train=800, n_validation=300, draws=20, grid_points=40),
 }
+
+
+def largest_ratio_of_means(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
+    """max over j of R_j = mean(x[:, j+1]) / mean(x[:, j]), the largest ratio between consecutive
+    points of a mean curve (``samples``: draws x points, paired: draw r at both points).
+
+    Each R_j gets ± ``errors`` standard errors from the delta method with the pairs' covariance,
+    se(R_j) = sd(x[:, j+1] - R_j x[:, j]) / (sqrt(draws) mean(x[:, j])), as in
+    :func:`memopt.experiments.sgd.ratio_of_means`; near R_j = 1 this is the standard error of the
+    paired differences, which decide whether the mean rises. The interval is
+    [max_j low_j, max_j high_j]: every step falls when its upper end is below 1, some step
+    rises when its lower end is above it."""
+    x = np.asarray(samples, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
+        raise ValueError(f"need samples of shape (at least 2 {what}, at least 2 points), got {x.shape}")
+    mean = x.mean(axis=0)
+    ratio = mean[1:] / mean[:-1]
+    residual = x[:, 1:] - ratio * x[:, :-1]
+    error = errors * residual.std(axis=0, ddof=1) / np.sqrt(x.shape[0]) / np.abs(mean[:-1])
+    return claims.Estimate(
+        float(ratio.max()), float((ratio - error).max()), float((ratio + error).max()),
+        f"largest over consecutive N of the ratio of means ± {errors:g} s.e. "
+        f"(delta method, paired) over {x.shape[0]} {what}")
 
 
 @dataclass
@@ -173,6 +198,19 @@ class Result:
         """N / n at the largest mean (over draws) of ``metric``."""
         return float(self.ratios[np.argmax(self.models[model].mean(metric))])
 
+    def peak_estimate(self, model: str = CLEAN, metric: str = "test_loss") -> claims.Estimate:
+        """N / n at the largest ``metric`` of each draw's own curve: median and range over draws."""
+        peaks = self.ratios[np.argmax(getattr(self.models[model], metric), axis=1)]
+        return claims.median_with_range(peaks, what="draws")
+
+    def train_loss_estimate(self, model: str = CLEAN) -> claims.Estimate:
+        """Each draw's largest relative training loss over N >= n (at least
+        :data:`TRAIN_LOSS_RESOLUTION`): median and range over draws, the upper end
+        :meth:`train_loss_past_threshold`."""
+        past = self.sizes >= self.n
+        worst = np.maximum(self.models[model].train_loss[:, past].max(axis=1), TRAIN_LOSS_RESOLUTION)
+        return claims.median_with_range(worst, what="draws")
+
     def train_loss_past_threshold(self, model: str = CLEAN) -> float:
         """The largest relative training loss over N >= n and all draws, reported as at least
         :data:`TRAIN_LOSS_RESOLUTION` (smaller values are rounding, not a property of the fit)."""
@@ -188,6 +226,22 @@ class Result:
             return float("inf")
         return float(np.max(norm[peak + 1:] / norm[peak:-1]))
 
+    def norm_fall_estimate(self, model: str = CLEAN) -> claims.Estimate:
+        """:meth:`norm_fall` with its interval over the draws (:func:`largest_ratio_of_means`
+        from the mean norm's peak on)."""
+        norm = self.models[model].norm
+        peak = int(np.argmax(norm.mean(axis=0)))
+        if peak >= norm.shape[1] - 1:
+            return claims.Estimate(np.inf, np.inf, np.inf, "the mean norm peaks at the largest N")
+        return largest_ratio_of_means(norm[:, peak:], what="draws")
+
+    def best_error_estimate(self, model: str = CLEAN) -> claims.Estimate:
+        """Each draw's best test zero-one loss over N >= 2n divided by its best over N <= n/2:
+        median and range over draws."""
+        error = self.models[model].test_error
+        ratios = error[:, self.sizes >= 2 * self.n].min(axis=1) / error[:, self.sizes <= self.n / 2].min(axis=1)
+        return claims.median_with_range(ratios, what="draws")
+
     def best_error_ratio(self, model: str = CLEAN) -> float:
         """min over N >= 2n of the mean test zero-one loss, divided by its min over N <= n/2."""
         error = self.models[model].mean("test_error")
@@ -197,6 +251,24 @@ class Result:
         """The ridge with the lowest validation loss averaged over the sweep and the draws."""
         scores = {r: float(self.ridge[target, r].mean("validation_loss").mean()) for r in self.config.ridges}
         return min(scores, key=scores.get)
+
+    def ridge_choices(self, target: str = CLEAN) -> list[float]:
+        """The ridge each draw would choose on its own (lowest validation loss over its sweep)."""
+        draws = self.config.draws
+        return [min(self.config.ridges, key=lambda r: float(self.ridge[target, r].validation_loss[d].mean()))
+                for d in range(draws)]
+
+    def ridge_flatness_estimate(self, target: str = CLEAN) -> claims.Estimate:
+        """:meth:`ridge_flatness` of each draw's own curve at the validation choice of ridge:
+        median and range over draws."""
+        loss = self.ridge[target, self.chosen_ridge(target)].test_loss
+        return claims.median_with_range(loss[:, self.window()].max(axis=1) / loss.min(axis=1), what="draws")
+
+    def largest_rise_estimate(self, target: str = CLEAN, ridge: float | None = None) -> claims.Estimate:
+        """:meth:`largest_rise` with its interval over the draws (:func:`largest_ratio_of_means`)."""
+        ridge = self.chosen_ridge(target) if ridge is None else ridge
+        curves = self.models[target] if ridge == 0 else self.ridge[target, ridge]
+        return largest_ratio_of_means(curves.test_loss, what="draws")
 
     def ridge_flatness(self, target: str = CLEAN, ridge: float | None = None) -> float:
         """The largest mean test loss of a ridge fit over 0.8 n <= N <= 1.25 n, divided by its
@@ -245,16 +317,22 @@ def zero_one_loss(prediction, labels) -> float:
     return float(np.mean(np.argmax(prediction, axis=1) != labels))
 
 
-def _evaluate(curves, draw, j, coef, features, train_targets, data):
-    """Fill column j of ``curves`` for the fit ``coef`` of the first N features."""
-    size = coef.shape[0]
-    train_fit = features["train"][:, :size] @ coef
-    test_fit = features["test"][:, :size] @ coef
-    curves.train_loss[draw, j] = np.sum((train_fit - train_targets) ** 2) / np.sum(train_targets**2)
-    curves.test_loss[draw, j] = squared_loss(test_fit, data.y_test)
-    curves.test_error[draw, j] = zero_one_loss(test_fit, data.labels_test)
-    curves.validation_loss[draw, j] = squared_loss(features["validation"][:, :size] @ coef, data.y_validation)
-    curves.norm[draw, j] = np.linalg.norm(coef)
+def _evaluate(fits, draw, j, features, data):
+    """Fill column j of the curves of every fit ``(curves, coef, train_targets)`` of the first
+    N features. The fits' coefficients are stacked, so each part's features are multiplied
+    once for all of them."""
+    widths = [coef.shape[1] for _, coef, _ in fits]
+    stacked = np.hstack([coef for _, coef, _ in fits])
+    size = stacked.shape[0]
+    predictions = {part: np.split(features[part][:, :size] @ stacked, np.cumsum(widths)[:-1], axis=1)
+                   for part in ("train", "validation", "test")}
+    for i, (curves, coef, train_targets) in enumerate(fits):
+        train_fit, test_fit = predictions["train"][i], predictions["test"][i]
+        curves.train_loss[draw, j] = np.sum((train_fit - train_targets) ** 2) / np.sum(train_targets**2)
+        curves.test_loss[draw, j] = squared_loss(test_fit, data.y_test)
+        curves.test_error[draw, j] = zero_one_loss(test_fit, data.labels_test)
+        curves.validation_loss[draw, j] = squared_loss(predictions["validation"][i], data.y_validation)
+        curves.norm[draw, j] = np.linalg.norm(coef)
 
 
 def _features(feature_map, data):
@@ -322,12 +400,14 @@ def _run(config: Config, progress: bool) -> Result:
         for method in path.methods:
             result.methods[method] = result.methods.get(method, 0) + 1
         for j, coef in enumerate(path.coefficients):
-            _evaluate(result.models[CLEAN], draw, j, coef[:, :k], features, data.y_train, data)
-            _evaluate(result.models[NOISY], draw, j, coef[:, k:], features, noisy.y_train, data)
+            _evaluate([(result.models[CLEAN], coef[:, :k], data.y_train),
+                       (result.models[NOISY], coef[:, k:], noisy.y_train)], draw, j, features, data)
         for j, coefs in enumerate(ridge_path(features["train"], targets, sizes, config.ridges, per_feature=True)):
+            fits = []
             for coef, r in zip(coefs, config.ridges):
-                _evaluate(result.ridge[CLEAN, r], draw, j, coef[:, :k], features, data.y_train, data)
-                _evaluate(result.ridge[NOISY, r], draw, j, coef[:, k:], features, noisy.y_train, data)
+                fits += [(result.ridge[CLEAN, r], coef[:, :k], data.y_train),
+                         (result.ridge[NOISY, r], coef[:, k:], noisy.y_train)]
+            _evaluate(fits, draw, j, features, data)
         if draw == 0:
             result.timing = _time_reuse(features["train"], targets, tuple(sizes[::config.timing_stride]),
                                         config.ridges)
@@ -336,7 +416,7 @@ def _run(config: Config, progress: bool) -> Result:
             relu = RandomReLUFeatures(data.input_dim, largest, seed=draw, center=data.x_train.mean(axis=0))
             features = _features(relu, data)
             for j, coef in enumerate(min_norm_path(features["train"], data.y_train, sizes).coefficients):
-                _evaluate(result.models[RELU], draw, j, coef, features, data.y_train, data)
+                _evaluate([(result.models[RELU], coef, data.y_train)], draw, j, features, data)
             del features
 
     fourier = RandomFourierFeatures(data.input_dim, 1, config.sigma)

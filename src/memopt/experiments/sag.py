@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt.backend import to_numpy
 from memopt.claims import relative_gap
+from memopt.experiments.sgd import max_of_means
 from memopt.optim import SAG, SAGA, SVRG, DecreasingStep, Trace, gradient_descent, run_batched
 from memopt.optim.stochastic import SGD, state_bytes
 from memopt.optim.trace import log_iterations
@@ -123,6 +124,33 @@ class ProblemRuns:
         reached = np.flatnonzero(self.gap(label) <= gap)
         return float(self.passes(label)[reached[0]]) if reached.size else np.inf
 
+    def run_passes_to(self, label: str, gap: float) -> np.ndarray:
+        """Each run's effective passes until its own f(x_k) - f* <= gap at a logged iterate
+        (inf for a run that never gets there); logged every half pass or finer."""
+        gaps, passes = self.traces[label].suboptimality(self.f_star), self.passes(label)
+        reached = gaps <= gap
+        first = np.argmax(reached, axis=1)
+        return np.where(reached.any(axis=1), passes[first], np.inf).astype(float)
+
+    def passes_estimate(self, label: str, gap: float) -> claims.Estimate:
+        """The runs' passes to ``gap``: their median and range, decided against a budget only
+        when every run is on the same side of it."""
+        return claims.median_with_range(self.run_passes_to(label, gap), what="runs")
+
+    def passes_difference(self, slower: str, faster: str, gap: float) -> claims.Estimate:
+        """The mean over seeds of (passes to ``gap`` of ``slower``) - (those of ``faster``),
+        ± 2 s.e.: the runs are independent, so this is the difference of the two mean numbers of
+        passes with its standard error (the pairing by seed only groups them)."""
+        difference = self.run_passes_to(slower, gap) - self.run_passes_to(faster, gap)
+        return claims.mean_with_error(difference, what="pairs of runs")
+
+    def sgd_lowest(self, multiples) -> claims.Estimate:
+        """Each seed's lowest f(x_k) - f* over the constant SGD steps and the logged k within the
+        budget, as median and range over the seeds: no run goes below the lower end."""
+        lowest = np.min([self.traces[sgd_label(m)].suboptimality(self.f_star).min(axis=1)
+                         for m in multiples], axis=0)
+        return claims.median_with_range(lowest, what="runs")
+
     def best_sgd_gap(self, multiples) -> float:
         """The lowest E f(x_k) - f* any constant-step SGD run reached within the budget."""
         return float(min(self.gap(sgd_label(m)).min() for m in multiples))
@@ -140,6 +168,12 @@ class ProblemRuns:
         """max over logged k of the measured E f(x_k) - f* over the SAG bound (<= 1 if it holds)."""
         trace = self.traces[SAG_THEORY]
         return float(np.max(trace.expected_suboptimality(self.f_star) / self.sag_bound(trace)))
+
+    def bound_ratio_estimate(self) -> claims.Estimate:
+        """:meth:`bound_ratio` with its interval over the runs (:func:`memopt.experiments.sgd.max_of_means`):
+        the theorem bounds the expectation, so the mean curve is checked, at every logged k."""
+        trace = self.traces[SAG_THEORY]
+        return max_of_means(trace.suboptimality(self.f_star) / self.sag_bound(trace), what="runs")
 
 
 @dataclass

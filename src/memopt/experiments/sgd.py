@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt.optim import DecreasingStep, Trace, gradient_descent, sgd
 from memopt.problems import LogisticGLM, Optimum, planted_logistic
 from memopt.perturb import inputs as perturbed
@@ -66,6 +66,36 @@ class Config:
 SCALES = {"book": Config(), "paper": Config(runs=512, iterations=200_000)}
 
 
+def ratio_of_means(numerator, denominator, what: str = "runs", errors: float = 2.0) -> claims.Estimate:
+    """mean(numerator) / mean(denominator) over paired samples (run r of both), with ± ``errors``
+    standard errors from the delta method, the covariance of the pairs included:
+    var(A/B) ~ (A/B)^2 (var A / A^2 + var B / B^2 - 2 cov(A, B) / (A B)) for the means A, B."""
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"need two equal-length 1-d samples of at least 2 {what}, got {a.shape}, {b.shape}")
+    mean_a, mean_b, count = a.mean(), b.mean(), a.size
+    ratio = mean_a / mean_b
+    covariance = np.cov(a, b) / count  # of the two means
+    relative = covariance[0, 0] / mean_a**2 + covariance[1, 1] / mean_b**2 - 2 * covariance[0, 1] / (mean_a * mean_b)
+    half = errors * abs(ratio) * float(np.sqrt(max(relative, 0.0)))
+    return claims.Estimate(float(ratio), float(ratio - half), float(ratio + half),
+                           f"ratio of means ± {errors:g} s.e. (delta method) over {count} {what}")
+
+
+def max_of_means(samples, what: str = "runs", errors: float = 2.0) -> claims.Estimate:
+    """The largest over columns t of the mean over rows of ``samples`` (runs x logged points):
+    the maximum of a mean curve. Its interval is [max_t (m_t - e s_t), max_t (m_t + e s_t)],
+    m_t and s_t the mean and standard error of column t: the whole curve lies below a threshold
+    exactly when the upper end does, and some point lies above it when the lower end does."""
+    values = np.asarray(samples, dtype=float)
+    if values.ndim != 2 or values.shape[0] < 2:
+        raise ValueError(f"need samples of shape (at least 2 {what}, points), got {values.shape}")
+    mean = values.mean(axis=0)
+    error = errors * values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+    return claims.Estimate(float(mean.max()), float((mean - error).max()), float((mean + error).max()),
+                           f"max over k of the mean ± {errors:g} s.e. over {values.shape[0]} {what}")
+
+
 @dataclass
 class Result:
     config: Config
@@ -107,6 +137,28 @@ class Result:
     def floor(self, trace: Trace) -> float:
         return trace.floor(self.f_star, self.config.floor_window)
 
+    def run_floors(self, trace: Trace) -> np.ndarray:
+        """Each run's own floor: its f(x_k) - f* averaged over the window (their mean is
+        :meth:`floor`)."""
+        return trace.suboptimality(self.f_star)[:, trace.window(self.config.floor_window)].mean(axis=1)
+
+    def floor_estimate(self, trace: Trace) -> claims.Estimate:
+        """The floor E f(x_k) - f* (window average) as the mean of the runs' floors ± 2 s.e.:
+        the theorems bound the expectation, so its uncertainty is that of a mean over runs."""
+        return claims.mean_with_error(self.run_floors(trace), what="runs")
+
+    def floor_ratio(self, numerator: Trace, denominator: Trace) -> claims.Estimate:
+        """floor(numerator) / floor(denominator), a ratio of means over runs with the same seeds."""
+        return ratio_of_means(self.run_floors(numerator), self.run_floors(denominator), what="runs")
+
+    def sigma_sq_error(self, trace: Trace, batch_size: int = 1) -> float:
+        """The relative standard error of the window's sigma^2 (a mean over the runs at the
+        logged k where it is largest): how much the bound itself moves with the seeds."""
+        moments = trace.batch_second_moment(batch_size)[:, trace.window(self.config.floor_window)]
+        worst = int(np.argmax(moments.mean(axis=0)))
+        column = moments[:, worst]
+        return float(column.std(ddof=1) / np.sqrt(column.size) / column.mean())
+
     def floor_bound(self, alpha: float, trace: Trace, batch_size: int = 1) -> float:
         """L sigma^2 alpha / (4 mu): the lecture's bound on the constant-step floor, with
         sigma^2 taken over the whole run as the theorem states it."""
@@ -141,6 +193,13 @@ class Result:
         k = self.decreasing.iterations
         gap = self.decreasing.expected_suboptimality(self.f_star)
         return k[k >= 1], (k * gap)[k >= 1]
+
+    def decreasing_scaled_gap_estimate(self) -> claims.Estimate:
+        """max over logged k >= 1 of k (E f(x_k) - f*), E the mean over runs, with its interval
+        (:func:`max_of_means`)."""
+        k = self.decreasing.iterations
+        scaled = k * self.decreasing.suboptimality(self.f_star)
+        return max_of_means(scaled[:, k >= 1], what="runs")
 
     def step_pairs(self) -> list[tuple[float, float]]:
         """The (alpha, alpha / 4) pairs among the constant steps."""
