@@ -8,13 +8,14 @@ INSTALLED := $(VENV)/.installed
 JUPYTER_BOOK := $(BIN)/jupyter-book
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg
 
-.PHONY: book test notebooks reproduce clean help
+.PHONY: book test notebooks reproduce gpu-check clean help
 
 help:
 	@echo "make book       execute every chapter and build the website into _build/html"
 	@echo "make test       unit tests, nbval on the stored notebooks, sync checks, strict build"
 	@echo "make notebooks  (authors) re-execute the chapters into their .ipynb, refresh the scorecard"
 	@echo "make reproduce  (authors) nbval under last-bit perturbation and other BLAS kernels, a line each"
+	@echo "make gpu-check  (on an NVIDIA GPU machine) NVRTC, gpu tests, memcheck, a chapter on the GPU, kernel benchmark: one JSON"
 	@echo "make clean      remove _build"
 
 $(INSTALLED): pyproject.toml requirements.lock
@@ -51,6 +52,14 @@ notebooks: $(INSTALLED)
 # kernels that are safe on this machine, one line per configuration and notebook.
 reproduce: $(INSTALLED)
 	$(BIN)/python tests/reproduce.py $(NOTEBOOKS)
+
+# On a machine with an NVIDIA GPU: installs CuPy when it is missing (GPU_EXTRA=gpu for CUDA 12,
+# gpu-cuda13 for CUDA 13), then checks the GPU path in under 5 minutes and writes
+# benchmarks/results/gpu_check.json (tests/gpu_check.py says what it runs).
+GPU_EXTRA ?= gpu
+gpu-check: $(INSTALLED)
+	@$(BIN)/python -c "import cupy" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[$(GPU_EXTRA)]"
+	$(BIN)/python tests/gpu_check.py
 
 clean:
 	rm -rf _build

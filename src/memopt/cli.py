@@ -19,12 +19,18 @@ from pathlib import Path
 from memopt import backend, experiments
 from memopt.cache import CACHE_VARIABLE, ResultCache
 
+#: Experiments that compute with NumPy on the host whatever the device: their work is small and
+#: sequential, and a GPU would only add transfers. book/gpu.md lists the same chapters.
+HOST_ONLY = ("ovg", "convex_memory", "regression_memory", "multiscale", "icl_newton",
+             "double_descent", "adaptive", "checkpointing")
+
 
 def _list(_args) -> int:
     width = max(map(len, experiments.EXPERIMENTS))
     for name in experiments.EXPERIMENTS:
         module = experiments.get(name)
-        print(f"{name:<{width}}  {module.DESCRIPTION}  (scales: {', '.join(module.SCALES)})")
+        host = "; computes on the host whatever the device" if name in HOST_ONLY else ""
+        print(f"{name:<{width}}  {module.DESCRIPTION}  (scales: {', '.join(module.SCALES)}{host})")
     return 0
 
 
@@ -32,14 +38,20 @@ def _run(args) -> int:
     module = experiments.get(args.experiment)
     if args.scale not in module.SCALES:
         raise ValueError(f"scale must be one of {', '.join(module.SCALES)}, got {args.scale!r}")
-    device = backend.resolve_device(args.device)
+    if args.experiment in HOST_ONLY:
+        asked = args.device or os.environ.get(backend.DEVICE_VARIABLE, "cpu")
+        device = "cpu"  # and its result is cached as a CPU result
+        where = f"on the host (this chapter computes with NumPy whatever the device; asked: {asked})"
+    else:
+        device = backend.resolve_device(args.device)
+        where = f"on {device}"
     os.environ[backend.DEVICE_VARIABLE] = device  # the experiment places its data by this
     if args.cache_dir:  # experiments that checkpoint long runs find the cache by this
         os.environ[CACHE_VARIABLE] = str(args.cache_dir)
     config = module.SCALES[args.scale]
     out = Path(args.out or f"results/{args.experiment}-{args.scale}")
     out.mkdir(parents=True, exist_ok=True)
-    print(f"memopt: running {args.experiment} at {args.scale} scale on {device}", file=sys.stderr)
+    print(f"memopt: running {args.experiment} at {args.scale} scale {where}", file=sys.stderr)
 
     def compute():
         return module.run(config, progress=not args.quiet)

@@ -384,7 +384,9 @@ def test_run_methods_feeds_every_method_the_same_samples():
     problem = GaussianRegression(6, noise_bound=0.0)
     together = run_methods({"a": Kaczmarz(6, 2), "b": WindowProjection(6, 1, 2)}, problem.stream([5, 6]),
                            accuracy=1e-9, max_samples=3000, chunk=100)
-    np.testing.assert_allclose(together["a"].errors, together["b"].errors, rtol=1e-10)
+    # Kaczmarz runs compiled and the window method in NumPy: their iterates agree to rounding
+    # (1e-16 absolute), which is a large relative difference once the errors are near 1e-10.
+    np.testing.assert_allclose(together["a"].errors, together["b"].errors, rtol=1e-10, atol=1e-14)
 
 
 # -- bad input ------------------------------------------------------------------------------------

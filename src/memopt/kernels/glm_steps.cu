@@ -4,7 +4,8 @@
 // The per-run logic is written as __host__ __device__ functions so that the same source also
 // compiles for the CPU (tests/unit/test_kernels.py builds it with g++ and compares it with the
 // NumPy twin, the methods' step() in memopt/optim/stochastic.py). The arithmetic follows the
-// twin's order: margins first, then the table, then the iterate.
+// twin's order: margins first, then the table, then the iterate. memopt/kernels/cpu.py holds
+// the same functions for Numba (the compiled CPU path), which the GPU tests compare against.
 //
 // Layout (row-major): features A (n, p); labels y (n); iterates x (R, p); GLM tables (R, n);
 // table sums (R, p); indices (T, R, B) for SGD, (T, R) otherwise.
@@ -55,7 +56,9 @@ __host__ __device__ inline void sag_step(const real* A, const real* y, int p, re
     table[i] = s;
     const real* a = A + i * p;
     for (int j = 0; j < p; ++j) total[j] += change * a[j];
-    for (int j = 0; j < p; ++j) x[j] = x[j] * (real(1) - alpha * mu) - (alpha / *denominator) * total[j];
+    // Loaded once: the compiler cannot hoist *denominator past the stores to x it may alias.
+    real decay = real(1) - alpha * mu, scale = alpha / *denominator;
+    for (int j = 0; j < p; ++j) x[j] = x[j] * decay - scale * total[j];
 }
 
 // One SAGA step with the GLM table (Defazio, Bach, Lacoste-Julien 2014).

@@ -4,7 +4,8 @@
 //
 // Per-row logic is __host__ __device__ (softmax_xent_host.cpp compiles it for the CPU); the
 // NumPy twin is CrossEntropy.value_and_gradient in memopt/nets/losses.py. The mean loss is the
-// mean of the returned per-row losses, taken by the caller.
+// mean of the returned per-row losses, taken by the caller. The wrapper (memopt.kernels.xent_rows)
+// rejects labels outside [0, C); the kernel still never writes outside its row for one.
 
 #include "common.cuh"
 
@@ -15,6 +16,12 @@ __host__ __device__ inline void xent_row(long long r, const real* logits, const 
                                          int C, long long B, real* losses, real* gradient) {
     const real* z = logits + r * C;
     real* g = gradient + r * C;
+    long long y = labels[r];
+    if (y < 0 || y >= C) {  // a label out of range: NaN for the row, no write outside it
+        losses[r] = quiet_nan<real>();
+        for (int c = 0; c < C; ++c) g[c] = quiet_nan<real>();
+        return;
+    }
     real top = z[0];
     for (int c = 1; c < C; ++c) top = z[c] > top ? z[c] : top;
     real total = real(0);
@@ -22,7 +29,6 @@ __host__ __device__ inline void xent_row(long long r, const real* logits, const 
         g[c] = exp(z[c] - top);
         total += g[c];
     }
-    long long y = labels[r];
     losses[r] = log(total) - (z[y] - top);
     for (int c = 0; c < C; ++c) g[c] = g[c] / total;
     g[y] -= real(1);

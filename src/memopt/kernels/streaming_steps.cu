@@ -3,7 +3,8 @@
 //
 // Per-trial logic is __host__ __device__ so that streaming_steps_host.cpp compiles the same
 // source for the CPU; the NumPy twins are Kaczmarz._update and StreamingSGD._update in
-// memopt/optim/streaming.py, whose arithmetic order this follows.
+// memopt/optim/streaming.py, whose arithmetic order this follows; memopt/kernels/cpu.py holds
+// the same functions for Numba.
 //
 // Layout (row-major): rows (R, T, d); labels (R, T); targets (R, d); x (R, d); errors (R, T).
 

@@ -11,6 +11,8 @@ def _check(outputs, labels):
         raise ValueError(
             f"expected outputs of shape (B, C) and labels of shape (B,), got {outputs.shape} and {labels.shape}"
         )
+    if outputs.shape[0] == 0:
+        raise ValueError("outputs must hold at least one row (the loss is a mean over the batch)")
 
 
 class CrossEntropy:
@@ -23,12 +25,8 @@ class CrossEntropy:
         xp = array_module(logits)
         if kernels.mode(logits) is not None and logits.dtype in (xp.float32, xp.float64):
             # Forward and backward fused, one thread a row (kernels/softmax_xent.cu).
-            logits = xp.ascontiguousarray(logits)
-            losses = xp.empty(labels.size, dtype=logits.dtype)
-            grad = xp.empty_like(logits)
-            kernels.launch("softmax_xent", "xent_rows", labels.size, logits,
-                           xp.ascontiguousarray(labels, dtype=xp.int64), logits.shape[1], labels.size,
-                           losses, grad)
+            losses, grad = kernels.xent_rows(xp.ascontiguousarray(logits),
+                                             xp.ascontiguousarray(labels, dtype=xp.int64))
             return float(losses.mean()), grad
         rows = xp.arange(labels.size)
         shifted = logits - logits.max(axis=1, keepdims=True)

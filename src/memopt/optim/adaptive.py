@@ -201,9 +201,9 @@ class Adam(AdaptiveMethod):
         if self.decoupled and kernels.mode(x) is not None and x.flags.c_contiguous and g.flags.c_contiguous:
             # One fused pass over x, g, m and v (kernels/adamw.cu); the lines below are its twin.
             k = state.step
-            kernels.launch("adamw", "adamw_step", x.size, x.size, x, g, m, v,
-                           1 - lr * self.weight_decay, b1, b2, 1 / math.sqrt(1 - b2**k), self.eps,
-                           lr / (1 - b1**k))
+            kernels.adamw_step(x, g, m, v, decay=1 - lr * self.weight_decay, beta1=b1, beta2=b2,
+                               inv_sqrt_c2=1 / math.sqrt(1 - b2**k), eps=self.eps,
+                               step_scale=lr / (1 - b1**k))
             return
         self._moments(xp, x, g, state, lr)
         k = state.step

@@ -80,15 +80,16 @@ class Method:
         return None
 
     def advance(self, problem, x, indices, k: int):
-        """Steps k, k+1, ... with ``indices[t]`` for step k + t. On CuPy arrays (or with
-        MEMOPT_KERNELS=host) a method with a kernel runs them in one launch; this loop over
-        :meth:`step` is the NumPy twin."""
+        """Steps k, k+1, ... with ``indices[t]`` for step k + t. A method with a kernel runs
+        them in one call (compiled with Numba on the CPU, a CUDA launch on CuPy arrays; see
+        :func:`memopt.kernels.mode`); this loop over :meth:`step` is the NumPy twin."""
         for offset, batch in enumerate(indices):
             x = self.step(problem, x, batch, k + offset)
         return x
 
     def _kernel_ready(self, problem, x) -> bool:
-        return kernels.mode(x, problem.features) is not None and problem.dtype in (np.float32, np.float64)
+        return (kernels.mode(x, problem.features, compiled=True) is not None
+                and problem.dtype in (np.float32, np.float64))
 
     def state(self) -> dict:
         """The arrays the method keeps between steps besides the iterate (run axis first)."""
@@ -118,12 +119,10 @@ class SGD(Method):
         if not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         xp = array_module(x)
-        steps, runs, batch = indices.shape
+        steps, _, batch = indices.shape
         alphas = xp.asarray([self.schedule(k + t) for t in range(steps)], dtype=problem.dtype)
-        scratch = xp.empty((runs, batch), dtype=problem.dtype)
-        kernels.launch("glm_steps", "sgd_steps", runs, problem.features, problem.labels,
-                       problem.n_features, problem.mu, alphas, xp.ascontiguousarray(indices, dtype=xp.int64),
-                       steps, runs, batch, x, scratch)
+        kernels.sgd_steps(problem.features, problem.labels, problem.mu, alphas,
+                          xp.ascontiguousarray(indices, dtype=xp.int64), {"x": x})
         self.evaluations += steps * batch
         return x
 
@@ -187,16 +186,14 @@ class _TableMethod(Method):
         flat[where] = entries
         return old
 
-    def _launch(self, function: str, problem, x, indices, *extra):
-        """All ``indices`` steps in one kernel launch on the GLM table (kernels/glm_steps.cu)."""
+    def _launch(self, kernel, problem, x, indices, **state):
+        """All ``indices`` steps in one kernel call on the GLM table (kernels/glm_steps.cu)."""
         self._check(indices)
         xp = array_module(x)
-        steps, runs = indices.shape[:2]
-        kernels.launch("glm_steps", function, runs, problem.features, problem.labels,
-                       problem.n_samples, problem.n_features, problem.mu, self.alpha,
-                       xp.ascontiguousarray(indices[..., 0], dtype=xp.int64), steps, runs, x,
-                       self.table, self.total, *extra)
-        self.evaluations += steps
+        kernel(problem.features, problem.labels, problem.mu, self.alpha,
+               xp.ascontiguousarray(indices[..., 0], dtype=xp.int64),
+               {"x": x, "table": self.table, "total": self.total, **state})
+        self.evaluations += indices.shape[0]
         return x
 
     def state(self) -> dict:
@@ -266,9 +263,9 @@ class SAG(_TableMethod):
     def advance(self, problem, x, indices, k: int):
         if self.table_kind != "glm" or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
-        seen = self.seen if self.normalize_seen else array_module(x).zeros(1, dtype=bool)  # unread then
-        return self._launch("sag_steps", problem, x, indices, self._denominator, seen,
-                            int(self.normalize_seen))
+        return self._launch(kernels.sag_steps, problem, x, indices,
+                            denominators=self._denominator.reshape(-1),  # a view: (R, 1) -> (R,)
+                            seen=self.seen if self.normalize_seen else None)
 
     def state(self) -> dict:
         return {**super().state(), **({"seen": self.seen} if self.normalize_seen else {})}
@@ -312,7 +309,7 @@ class SAGA(_TableMethod):
     def advance(self, problem, x, indices, k: int):
         if self.table_kind != "glm" or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
-        return self._launch("saga_steps", problem, x, indices)
+        return self._launch(kernels.saga_steps, problem, x, indices)
 
     def describe(self) -> str:
         return f"SAGA, α = {self.alpha:.3g}, {self.table_kind} table"
@@ -354,17 +351,17 @@ class SVRG(Method):
         if indices.shape[-1] != 1 or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         xp = array_module(x)
-        steps, runs = indices.shape[:2]
+        steps = indices.shape[0]
         t = 0
         while t < steps:  # one launch an epoch segment; snapshots are full passes, on the host side
             if (k + t) % self.epoch_length == 0:
                 self.snapshot, self.snapshot_gradient = x.copy(), problem.gradient(x)
                 self.evaluations += problem.n_samples
             end = min(steps, t + self.epoch_length - (k + t) % self.epoch_length)
-            kernels.launch("glm_steps", "svrg_steps", runs, problem.features, problem.labels,
-                           problem.n_features, problem.mu, self.alpha,
-                           xp.ascontiguousarray(indices[t:end, :, 0], dtype=xp.int64), end - t, runs, x,
-                           self.snapshot, xp.ascontiguousarray(self.snapshot_gradient))
+            kernels.svrg_steps(problem.features, problem.labels, problem.mu, self.alpha,
+                               xp.ascontiguousarray(indices[t:end, :, 0], dtype=xp.int64),
+                               {"x": x, "snapshot": self.snapshot,
+                                "snapshot_gradient": xp.ascontiguousarray(self.snapshot_gradient)})
             self.evaluations += 2 * (end - t)
             t = end
         return x

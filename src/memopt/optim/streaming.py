@@ -106,20 +106,18 @@ class StreamingMethod:
             errors[:, j] = xp.sqrt((diff * diff).sum(axis=1))
         return errors
 
-    def _kernel_consume(self, function: str, rows, labels, targets, *scalars):
-        """Run ``function`` of the streaming kernels over the chunk when kernels are available;
-        None otherwise (the caller then uses the NumPy twin)."""
-        if kernels.mode(rows, self.x) is None:
+    def _kernel_consume(self, kernel, rows, labels, targets, *scalars):
+        """Run the streaming ``kernel`` (a wrapper of :mod:`memopt.kernels`) over the chunk when
+        it has somewhere to run (compiled on the CPU, or on the GPU); None otherwise (the caller
+        then uses the NumPy twin)."""
+        if kernels.mode(rows, self.x, compiled=True) is None:
             return None
-        xp = array_module(rows)
-        count = rows.shape[1]
+        xp = array_module(rows, self.x, targets)
         rows, labels = xp.ascontiguousarray(rows), xp.ascontiguousarray(labels)
         targets = xp.ascontiguousarray(xp.broadcast_to(targets, self.x.shape), dtype=np.float64)
         self.x = xp.ascontiguousarray(self.x)
-        errors = xp.empty((self.trials, count), dtype=np.float64)
-        kernels.launch("streaming_steps", function, self.trials, rows, labels, targets, count,
-                       self.trials, self.dimension, *scalars, self.x, errors)
-        self.samples_seen += count
+        errors = kernel(rows, labels, targets, *scalars, {"x": self.x})
+        self.samples_seen += rows.shape[1]
         return errors
 
     # -- output --------------------------------------------------------------------------------
@@ -145,9 +143,11 @@ class StreamingMethod:
         """Bits stored per trial between samples (float64: 64 bits a number)."""
         return int(sum(int(a.nbytes) * 8 for a in self.state().values())) // self.trials
 
-    def _iterate_or_zero(self, x0, xp=np):
+    def _iterate_or_zero(self, x0):
+        """x0 as a (trials, d) float64 array on x0's own device (NumPy zeros when None)."""
         if x0 is None:
-            return xp.zeros((self.trials, self.dimension))
+            return np.zeros((self.trials, self.dimension))
+        xp = array_module(x0)
         x0 = xp.asarray(x0, dtype=np.float64)
         if x0.shape == (self.dimension,):
             x0 = xp.broadcast_to(x0, (self.trials, self.dimension))
@@ -273,7 +273,7 @@ class Kaczmarz(StreamingMethod):
         self.x = self.x + step[:, None] * rows
 
     def consume_tracking(self, rows, labels, targets):
-        errors = self._kernel_consume("kaczmarz_steps", rows, labels, targets)
+        errors = self._kernel_consume(kernels.kaczmarz_steps, rows, labels, targets)
         return super().consume_tracking(rows, labels, targets) if errors is None else errors
 
     def estimate(self):
@@ -302,7 +302,7 @@ class StreamingSGD(StreamingMethod):
         self.x = self.x - (self.step * residual)[:, None] * rows
 
     def consume_tracking(self, rows, labels, targets):
-        errors = self._kernel_consume("sgd_steps", rows, labels, targets, self.step)
+        errors = self._kernel_consume(kernels.streaming_sgd_steps, rows, labels, targets, self.step)
         return super().consume_tracking(rows, labels, targets) if errors is None else errors
 
     def estimate(self):

@@ -92,10 +92,12 @@ class LogisticGLM:
         mu = float(mu)
         if not np.isfinite(mu) or mu < 0:
             raise ValueError(f"mu must be finite and >= 0, got {mu}")
-        self.features = features
-        self.labels = labels.astype(features.dtype)
+        # Row-major and contiguous whatever the caller's layout (Fortran order, a slice): the
+        # kernels index a_i as features + i p, and a row's entries are then adjacent in memory.
+        self.features = xp.ascontiguousarray(features)
+        self.labels = xp.ascontiguousarray(labels, dtype=features.dtype)
         self.mu = mu
-        self._sq_norms = (features * features).sum(axis=1)
+        self._sq_norms = (self.features * self.features).sum(axis=1)
         self._resolve_backend()
 
     def _resolve_backend(self) -> None:

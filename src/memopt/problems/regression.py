@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from memopt._checks import integer
+from memopt.backend import asarray, resolve_device
 from memopt.perturb import inputs as perturbed
 
 
@@ -100,19 +101,20 @@ class GaussianRegression:
         basis = self.basis
         return (basis * self.eigenvalues) @ basis.T
 
-    def stream(self, seeds: Sequence[int]) -> RegressionStream:
-        """A stream of samples for one trial per seed."""
-        return RegressionStream(self, seeds)
+    def stream(self, seeds: Sequence[int], device: str = "cpu") -> RegressionStream:
+        """A stream of samples for one trial per seed, delivered on ``device``."""
+        return RegressionStream(self, seeds, device)
 
 
 class RegressionStream:
     """Samples for ``len(seeds)`` independent trials, drawn chunk by chunk on the host.
 
     ``targets`` holds each trial's hidden x (shape ``(trials, d)``); :meth:`draw` returns the
-    next ``count`` rows ``(trials, count, d)`` and labels ``(trials, count)``.
+    next ``count`` rows ``(trials, count, d)`` and labels ``(trials, count)``. Both are placed on
+    ``device`` ("cpu", the default, "gpu" or "auto"); the draws are the same on every device.
     """
 
-    def __init__(self, problem: GaussianRegression, seeds: Sequence[int]):
+    def __init__(self, problem: GaussianRegression, seeds: Sequence[int], device: str = "cpu"):
         if not isinstance(problem, GaussianRegression):
             raise TypeError(f"problem must be a GaussianRegression, got {type(problem).__name__}")
         seeds = list(seeds)
@@ -127,8 +129,10 @@ class RegressionStream:
         generators = [np.random.SeedSequence(s).spawn(3) for s in self.seeds]
         self._row_rngs = [np.random.default_rng(g[1]) for g in generators]
         self._noise_rngs = [np.random.default_rng(g[2]) for g in generators]
+        self.device = resolve_device(device)
         targets = np.stack([np.random.default_rng(g[0]).standard_normal(d) for g in generators])
-        self.targets = perturbed(targets / np.linalg.norm(targets, axis=1, keepdims=True))
+        self._host_targets = perturbed(targets / np.linalg.norm(targets, axis=1, keepdims=True))
+        self.targets = asarray(self._host_targets, self.device)
         # Rows are z @ factor.T with z standard normal: covariance factor factor.T = Sigma.
         if problem.kappa == 1:
             self._factor = None  # isotropic in every basis: skip the product
@@ -155,6 +159,6 @@ class RegressionStream:
         if self._factor is not None:
             rows = rows @ self._factor.T
         noise = np.stack([rng.uniform(-beta, beta, count) for rng in self._noise_rngs])
-        labels = np.einsum("rcd,rd->rc", rows, self.targets) + noise
+        labels = np.einsum("rcd,rd->rc", rows, self._host_targets) + noise
         self.samples_drawn += count
-        return rows, labels
+        return asarray(rows, self.device), asarray(labels, self.device)
