@@ -391,6 +391,72 @@ def test_experiment_runs_small_and_its_summary_is_json():
         plt.close(fig)
 
 
+@pytest.fixture(scope="module")
+def small_result():
+    config = experiment.Config(n_tasks=12, newton_steps=30, gd_iterations=2000, paper_gd_steps=2000,
+                               paper_newton_steps=21, attention_restarts=2)
+    return experiment.run(config)
+
+
+def test_order_and_matching_estimates_are_statistics_over_the_tasks(small_result):
+    result = small_result
+    orders = result.convergence_orders()
+    estimate = result.order_estimate()
+    finite = orders[np.isfinite(orders)]
+    half = 2 * finite.std(ddof=1) / np.sqrt(finite.size)
+    assert estimate.value == pytest.approx(finite.mean())
+    assert (estimate.low, estimate.high) == pytest.approx((finite.mean() - half, finite.mean() + half))
+    assert f"over {finite.size} tasks" in estimate.method
+    k = result.config.paper_newton_steps
+    gd = result.gd_steps_matching_estimate(k)
+    column = result.main.steps_to_match[:, k]
+    assert (gd.value, gd.low, gd.high) == (result.gd_steps_matching(k), column.min(), column.max())
+    t = result.config.paper_gd_steps
+    per_task = result.newton_steps_to_reach_gd(t)
+    assert np.median(per_task) == result.newton_steps_matching(t)
+    assert result.newton_steps_matching_estimate(t).value == pytest.approx(per_task.mean())
+
+
+def test_per_task_fits_of_the_matching_curve(small_result):
+    matching, floor = small_result.main, small_result.config.error_floor
+    slopes, r2s = matching.task_fits(floor)
+    ks = matching.fit_range(floor)
+    assert slopes.shape == r2s.shape == (matching.tasks.n_tasks,)
+    for task in range(matching.tasks.n_tasks):
+        steps = matching.steps_to_match[task, ks]
+        keep = np.isfinite(steps) & (steps >= 1)
+        if keep.sum() < 3:
+            assert np.isnan(slopes[task])
+            continue
+        slope, intercept = np.polyfit(ks[keep], np.log(steps[keep]), 1)
+        assert slopes[task] == pytest.approx(slope)
+        assert r2s[task] <= 1 + 1e-12
+    assert matching.slope_estimate(floor).value == pytest.approx(np.nanmean(slopes))
+    assert matching.r2_estimate(floor).value == pytest.approx(np.nanmean(r2s))
+    # A task whose t(k) is exactly exponential has slope ln 2 and R^2 = 1.
+    exact = experiment.Matching.__new__(experiment.Matching)
+    exact.tasks = type("T", (), {"n_tasks": 1})()
+    exact.gd = type("G", (), {"steps_to_reach": 3.0 * 2.0 ** np.arange(10)[None]})()
+    exact.fit_range = lambda floor: np.arange(10)
+    slope, r2 = exact.task_fits(1e-10)
+    assert slope[0] == pytest.approx(np.log(2)) and r2[0] == pytest.approx(1.0)
+
+
+def test_attention_is_trained_from_every_random_start(small_result):
+    result = small_result
+    assert len(result.attention_restarts) == result.config.attention_restarts == 2
+    assert result.attention is result.attention_restarts[0]
+    np.testing.assert_array_equal(result.restart_predictions[0], result.attention_predictions)
+    differences = result.restart_differences()
+    assert differences[0] == result.attention_vs_preconditioned()
+    estimate = result.attention_difference_estimate()
+    assert estimate.low >= 1e-4 and estimate.high == max(differences.max(), 1e-4)
+    assert np.all(result.restart_preconditioner_errors() < 1e-2)
+    # different starts, the same layer
+    first, second = (t.model.preconditioner for t in result.attention_restarts)
+    np.testing.assert_allclose(first, second, rtol=0, atol=1e-3 * np.abs(first).max())
+
+
 # -- bad input ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "call, error, match",
@@ -433,6 +499,7 @@ def test_experiment_runs_small_and_its_summary_is_json():
         (lambda: experiment.Config(alpha="fast"), ValueError, "alpha"),
         (lambda: experiment.Config(paper_gd_steps=10**6), ValueError, "paper_gd_steps"),
         (lambda: experiment.Config(error_floor=0.0), ValueError, "error_floor"),
+        (lambda: experiment.Config(attention_restarts=1), ValueError, "attention_restarts"),
     ],
 )
 def test_bad_input_is_rejected(call, error, match):

@@ -429,7 +429,8 @@ def test_a_run_that_runs_out_of_budget_reports_it(two_clusters):
 
 # -- the chapter's experiment at a tiny scale --------------------------------------------------
 TINY = experiment.Config(kappas=(10.0, 100.0, 1000.0), gd_max_kappa=1000.0, cluster_dim=3,
-                         piece_samples=30, curves_kappa=100.0)
+                         piece_samples=30, curves_kappa=100.0, instances=3, gd_instances=2,
+                         rounding_perturbations=3)
 
 
 @pytest.fixture(scope="module")
@@ -439,10 +440,62 @@ def result():
 
 def test_experiment_runs_every_method_where_it_applies(result):
     assert result.all_reached()
-    assert ("logistic pieces", "CG", 10.0) not in result.runs
-    assert ("2 clusters", "CG", 10.0) in result.runs
+    for method in ("CG", "Chebyshev"):
+        assert ("logistic pieces", method, 10.0, 0) not in result.runs
+        assert ("2 clusters", method, 10.0, 0) in result.runs
     assert result.dimensions == {"2 clusters": 6, "3 clusters": 9, "logistic pieces": 6}
     np.testing.assert_allclose(result.bsls_floats_per_scale("3 clusters"), 10 / 3)
+    assert result.bsls_floats_per_scale("3 clusters").size == 3 * 3  # every kappa and instance
+    # GD on the first gd_instances instances only, every other method on all of them
+    assert result.instances("2 clusters", "GD") == [0, 1]
+    assert result.instances("2 clusters", "BSLS") == [0, 1, 2]
+    assert result.counts_at("2 clusters", "BSLS", 100.0).shape == (3,)
+
+
+def test_instances_are_independent_draws_from_consecutive_seeds():
+    a = experiment.make_problem(TINY, "2 clusters", 100.0, instance=0)
+    b = experiment.make_problem(TINY, "2 clusters", 100.0, instance=1)
+    again = clustered_quadratic(100.0, 2, TINY.cluster_dim, TINY.cluster_condition, seed=TINY.seed + 1)
+    assert not np.allclose(a.minimizer, b.minimizer)
+    np.testing.assert_array_equal(b.minimizer, again.minimizer)
+    np.testing.assert_array_equal(b.basis, again.basis)
+
+
+def test_exponent_estimates_are_means_over_the_instances(result):
+    for method in ("GD", "Nesterov", "BSLS"):
+        exponents = result.exponents("3 clusters", method)
+        assert exponents.size == len(result.instances("3 clusters", method))
+        for i, value in zip(result.instances("3 clusters", method), exponents):
+            assert value == power_law_exponent(*result.counts("3 clusters", method, i))
+        estimate = result.exponent_estimate("3 clusters", method)
+        assert estimate.value == pytest.approx(exponents.mean())
+        half = 2 * exponents.std(ddof=1) / math.sqrt(exponents.size)
+        assert estimate.high - estimate.value == pytest.approx(half, abs=1e-12)
+        assert f"over {exponents.size} instances" in estimate.method
+    gap = result.exponent_gap_estimate("2 clusters", "Nesterov", "BSLS")
+    expected = result.exponents("2 clusters", "Nesterov") - result.exponents("2 clusters", "BSLS")
+    assert gap.value == pytest.approx(expected.mean())
+    kappas, medians = result.median_counts("2 clusters", "Nesterov")
+    np.testing.assert_array_equal(medians, [np.median(result.counts_at("2 clusters", "Nesterov", k))
+                                            for k in kappas])
+
+
+def test_last_bit_perturbation_changes_only_the_last_bit():
+    q = clustered_quadratic(1e6, 2, 5, seed=3)
+    p = experiment.perturbed_quadratic(q, np.random.default_rng(0))
+    for new, old in ((p.basis, q.basis), (p.minimizer, q.minimizer)):
+        relative = np.abs(new / old - 1)
+        assert 0 < relative.max() <= 2.0**-51  # one rounding of x (1 +- 2^-52), and of the ratio
+    np.testing.assert_array_equal(p.eigenvalues, q.eigenvalues)
+    assert p.scales == q.scales
+
+
+def test_cg_rounding_spread_is_the_worst_relative_range(result):
+    counts = result.cg_perturbed["2 clusters"]
+    assert counts.shape == (TINY.instances, 1 + TINY.rounding_perturbations) and counts.min() > 0
+    assert counts[:, 0].tolist() == result.counts_at("2 clusters", "CG", TINY.kappas[-1]).tolist()
+    fake = experiment.Result(TINY, cg_perturbed={"q": np.array([[50, 52, 51], [100, 100, 100]])})
+    assert fake.cg_rounding_spread("q") == pytest.approx(2 / 52)
 
 
 def test_growth_exponent_and_predictions():
@@ -473,7 +526,9 @@ def test_experiment_figures_are_labelled_and_summary_is_json(result):
     "changes, match",
     [({"kappas": (10.0, 100.0)}, "at least 3"), ({"kappas": (100.0, 10.0, 1000.0)}, "increasing"),
      ({"kappas": (5.0, 100.0, 1000.0), "curves_kappa": 100.0}, "cluster_condition"),
-     ({"tol": 1.0}, "tol"), ({"curves_kappa": 7.0}, "curves_kappa"), ({"gd_max_kappa": 10.0}, "gd_max_kappa")],
+     ({"tol": 1.0}, "tol"), ({"curves_kappa": 7.0}, "curves_kappa"), ({"gd_max_kappa": 10.0}, "gd_max_kappa"),
+     ({"instances": 2, "gd_instances": 3}, "gd_instances"), ({"gd_instances": 1}, "gd_instances"),
+     ({"rounding_perturbations": -1}, "rounding_perturbations")],
 )
 def test_config_rejects_bad_settings(changes, match):
     with pytest.raises(ValueError, match=match):

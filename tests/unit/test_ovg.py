@@ -2,6 +2,8 @@
 subgradient inequality for the oracle, least-squares projections and explicit loops for the
 judge, hand-counted message sizes, and the chapter's experiment at a tiny scale."""
 
+import copy
+import dataclasses
 import json
 
 import matplotlib.pyplot as plt
@@ -355,6 +357,41 @@ def test_experiment_claim_quantities_match_direct_counts(result):
         assert fewest == min(q for g in below for w, q in zip(g.won, g.queries) if w)
         fraction, count = runs.answers_from_bstar()
         assert count >= 2 and fraction == 1.0
+
+
+def test_per_trial_claim_quantities_agree_with_the_fractions(result):
+    """Each claim's per-trial figure, checked on its range over the trials, says the same as
+    the fraction of trials (or runs) the first version of the chapter measured."""
+    for d, runs in result.runs.items():
+        k, half, trials = runs.k, d // 2, TINY.trials
+        queries = runs.memoryless_queries()
+        assert queries.shape == (trials,)
+        assert (queries <= half).mean() == runs.memoryless_success()
+        estimate = runs.memoryless_estimate()
+        assert (estimate.value, estimate.low, estimate.high) == (np.median(queries), queries.min(), queries.max())
+        assert f"over {trials} trials" in estimate.method
+        answers = runs.answers_queries_from_bstar()
+        assert (answers == 0).mean() == runs.answers_from_bstar()[0]
+        fewest = runs.fewest_winning_queries_below_kd()
+        assert fewest.min() == runs.below_kd()[1]
+        assert (fewest >= half - k).all() == (runs.below_kd()[0] == 1.0)
+        ratios = runs.sketch_best_ratio_below_kd()
+        games = [g for g in runs.games["sketch"] if g.budget < runs.kd]
+        fails_everywhere = np.all([~g.verdict.orthogonal.all(axis=1) for g in games], axis=0)
+        np.testing.assert_array_equal(ratios > 1, fails_everywhere)
+        for estimate in (runs.answers_estimate(), runs.below_kd_estimate(), runs.sketch_estimate()):
+            assert estimate.low <= estimate.value <= estimate.high
+
+
+def test_a_lost_trial_counts_as_infinitely_many_queries(result):
+    runs = result.runs[8]
+    lost = copy.deepcopy(runs)
+    won = lost.memoryless.verdict.orthogonal.copy()
+    won[0] = False
+    lost.memoryless = dataclasses.replace(lost.memoryless,
+                                          verdict=dataclasses.replace(lost.memoryless.verdict, orthogonal=won))
+    assert np.isinf(lost.memoryless_queries()[0]) and np.isfinite(lost.memoryless_queries()[1:]).all()
+    assert lost.memoryless_estimate().high == np.inf
 
 
 def test_envelope_never_rises_with_more_bits_and_reaches_zero(result):

@@ -12,6 +12,9 @@ self-attention is trained on the same task distribution and compared with one st
 preconditioned gradient descent.
 
 Every quantity the chapter checks is computed here; the notebook narrates, plots and checks.
+Each depends on the random tasks (or, for the attention layer, on the random start of its
+training), so each is checked as a statistic over the tasks (or restarts) with its interval
+(:mod:`memopt.claims`), decided only when the whole interval lies on one side of the threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt._checks import integer
 from memopt.backend import single_blas_thread
 from memopt.nets.linear_attention import (
@@ -70,6 +73,8 @@ class Config:
     #: The second spectrum, with the same condition number, on which the matching is repeated.
     comparison_spectrum: str = "log_uniform"
     attention_seed: int = 0
+    #: The attention layer is trained from this many random starts (seeds attention_seed, +1, ...).
+    attention_restarts: int = 3
 
     def __post_init__(self):
         for name in ("n_tasks", "dim", "n_examples", "newton_steps", "gd_iterations"):
@@ -87,6 +92,8 @@ class Config:
             raise ValueError("paper_newton_steps must lie in [0, newton_steps]")
         if not 0 <= self.paper_gd_steps <= self.gd_iterations:
             raise ValueError("paper_gd_steps must lie in [0, gd_iterations]")
+        if integer("attention_restarts", self.attention_restarts) < 2:
+            raise ValueError(f"attention_restarts must be >= 2 for a range, got {self.attention_restarts}")
         if self.comparison_spectrum not in ("log_uniform", "two_clusters"):
             raise ValueError(f"comparison_spectrum must be log_uniform or two_clusters, got "
                              f"{self.comparison_spectrum!r}")
@@ -142,6 +149,33 @@ class Matching:
         r2 = 1 - residuals.var() / logs.var()
         return {"ks": ks, "slope": float(slope), "intercept": float(intercept), "r2": float(r2)}
 
+    def task_fits(self, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """(slope, R^2) of the line ln t(k) = a + slope k fitted on each task's own t(k), over
+        the k of :meth:`fit_range` where that task's t(k) is finite and >= 1 (NaN for a task
+        with fewer than three such k)."""
+        ks = self.fit_range(floor)
+        slopes, r2s = np.full(self.tasks.n_tasks, np.nan), np.full(self.tasks.n_tasks, np.nan)
+        for task, steps in enumerate(self.steps_to_match[:, ks]):
+            keep = np.isfinite(steps) & (steps >= 1)
+            if keep.sum() < 3:
+                continue
+            logs = np.log(steps[keep])
+            slope, intercept = np.polyfit(ks[keep], logs, 1)
+            residuals = logs - (intercept + slope * ks[keep])
+            slopes[task] = slope
+            r2s[task] = 1 - residuals.var() / logs.var() if logs.var() > 0 else np.nan
+        return slopes, r2s
+
+    def slope_estimate(self, floor: float) -> claims.Estimate:
+        """The per-task slope of ln t(k) (:meth:`task_fits`): mean over tasks +- 2 s.e."""
+        slopes, _ = self.task_fits(floor)
+        return claims.mean_with_error(slopes[np.isfinite(slopes)], what="tasks")
+
+    def r2_estimate(self, floor: float) -> claims.Estimate:
+        """The per-task R^2 of the line (:meth:`task_fits`): mean over tasks +- 2 s.e."""
+        _, r2s = self.task_fits(floor)
+        return claims.mean_with_error(r2s[np.isfinite(r2s)], what="tasks")
+
 
 @dataclass
 class Result:
@@ -156,6 +190,10 @@ class Result:
     attention_predictions: np.ndarray
     preconditioned_predictions: np.ndarray
     plain_predictions: np.ndarray
+    #: The same layer trained from every random start (the first is ``attention``), and the
+    #: predictions of each on the tasks' queries, shape (restarts, tasks).
+    attention_restarts: tuple[Training, ...] = ()
+    restart_predictions: np.ndarray | None = None
 
     # -- (a) the local phase -------------------------------------------------------------------
     def local_pairs(self, task: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +203,12 @@ class Result:
         residuals = self.main.newton.residual_norms[:, task]
         keep = (residuals[:-1] <= self.config.local_residual) & (errors[1:] >= self.config.error_floor)
         return errors[:-1][keep], errors[1:][keep]
+
+    def order_estimate(self) -> claims.Estimate:
+        """The order of convergence (:meth:`convergence_orders`): mean over the tasks that have
+        one, +- 2 standard errors."""
+        orders = self.convergence_orders()
+        return claims.mean_with_error(orders[np.isfinite(orders)], what="tasks")
 
     def convergence_orders(self) -> np.ndarray:
         """Per task, the slope of ln r_{k+1} against ln r_k over the local phase: the order of
@@ -208,13 +252,24 @@ class Result:
         """Median over tasks of the GD steps that reach Newton's error after k steps."""
         return float(np.median(self.main.steps_to_match[:, k]))
 
-    def newton_steps_matching(self, t: int) -> float:
-        """Median over tasks of the Newton steps needed to reach GD's error after t steps."""
+    def gd_steps_matching_estimate(self, k: int) -> claims.Estimate:
+        """The GD steps that reach Newton's error after k steps: median and range over tasks."""
+        return claims.median_with_range(self.main.steps_to_match[:, k], what="tasks")
+
+    def newton_steps_to_reach_gd(self, t: int) -> np.ndarray:
+        """Per task, the Newton steps needed to reach GD's error after t steps (inf if never)."""
         gd = self.main.gd
         row = int(np.flatnonzero(gd.recorded_steps == t)[0])
         below = self.main.newton_errors <= gd.recorded_errors[row][None]
-        steps = np.where(below.any(axis=0), below.argmax(axis=0), np.inf)
-        return float(np.median(steps))
+        return np.where(below.any(axis=0), below.argmax(axis=0), np.inf)
+
+    def newton_steps_matching(self, t: int) -> float:
+        """Median over tasks of the Newton steps needed to reach GD's error after t steps."""
+        return float(np.median(self.newton_steps_to_reach_gd(t)))
+
+    def newton_steps_matching_estimate(self, t: int) -> claims.Estimate:
+        """:meth:`newton_steps_to_reach_gd`: mean over tasks +- 2 standard errors."""
+        return claims.mean_with_error(self.newton_steps_to_reach_gd(t), what="tasks")
 
     # -- the attention layer ---------------------------------------------------------------------
     @staticmethod
@@ -229,6 +284,23 @@ class Result:
         ~1e-4 the value is set by where L-BFGS stopped, which differs between machines, so it
         is shown as the bound it satisfies."""
         return max(self.attention_vs_preconditioned(), resolution)
+
+    def restart_differences(self) -> np.ndarray:
+        """Per random start, the relative difference of the trained layer's predictions from
+        one preconditioned GD step."""
+        return np.array([self._relative(p, self.preconditioned_predictions)
+                         for p in self.restart_predictions])
+
+    def attention_difference_estimate(self, resolution: float = 1e-4) -> claims.Estimate:
+        """:meth:`restart_differences`, each raised to ``resolution`` when below it (as
+        :meth:`attention_difference_shown`): median and range over the random starts."""
+        return claims.median_with_range(np.maximum(self.restart_differences(), resolution),
+                                        what="random starts")
+
+    def restart_preconditioner_errors(self) -> np.ndarray:
+        """||v0 K - Gamma*||_F / ||Gamma*||_F of the layer trained from each random start."""
+        gamma = optimal_preconditioner(self.main.tasks.covariance, self.config.n_examples)
+        return np.array([self._relative(t.model.preconditioner, gamma) for t in self.attention_restarts])
 
     def attention_vs_plain(self) -> float:
         return self._relative(self.attention_predictions, self.plain_predictions)
@@ -282,13 +354,15 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
         paper = iterative_newton(tasks.gram, tasks.moment, steps=config.newton_steps, alpha="paper")
         paper_errors = tasks.prediction_error(paper.estimates)
         bar.update()
-        training = train_population(tasks.covariance, config.n_examples, seed=config.attention_seed)
+        restarts = tuple(train_population(tasks.covariance, config.n_examples, seed=config.attention_seed + i)
+                         for i in range(config.attention_restarts))
         inputs = (tasks.features, tasks.targets, tasks.queries)
         gamma = optimal_preconditioner(tasks.covariance, config.n_examples)
         step = best_scalar_step(tasks.covariance, config.n_examples)
-        result = Result(config, main, comparison, paper_errors, training,
-                        training.model.predict(*inputs), preconditioned_gd_step(*inputs, gamma),
-                        preconditioned_gd_step(*inputs, step))
+        predictions = np.stack([t.model.predict(*inputs) for t in restarts])
+        result = Result(config, main, comparison, paper_errors, restarts[0],
+                        predictions[0], preconditioned_gd_step(*inputs, gamma),
+                        preconditioned_gd_step(*inputs, step), restarts, predictions)
         bar.update()
         bar.close()
     return result
@@ -453,7 +527,9 @@ def summary(result: Result) -> dict:
         "gd_steps_matching_paper_newton_steps": result.gd_steps_matching(config.paper_newton_steps),
         "newton_steps_matching_paper_gd_steps": result.newton_steps_matching(config.paper_gd_steps),
         "paper_alpha_final_error": float(np.median(result.paper_alpha_errors[-1])),
+        "order_estimate": [result.order_estimate().low, result.order_estimate().high],
         "attention": {
+            "restarts_vs_preconditioned_step": result.restart_differences().tolist(),
             "vs_preconditioned_step": result.attention_vs_preconditioned(),
             "vs_plain_step": result.attention_vs_plain(),
             "preconditioner_error": result.preconditioner_error(),

@@ -8,6 +8,12 @@ two logistic regressions at different scales on orthogonal subspaces (non-quadra
 chapter compares how the gradient evaluations to ``tol`` grow with kappa, and the floats each
 method's state holds.
 
+Every problem is drawn ``instances`` times (seeds ``seed``, ``seed + 1``, ...): the growth
+exponents the claims check are statistics over these instances with their uncertainty
+(:func:`memopt.claims.mean_with_error`), since a count to a tolerance depends on the random
+basis and x*, and CG's count on ill-conditioned quadratics even on the rounding of the machine
+(:meth:`Result.cg_rounding_spread` measures by how much).
+
 The growth exponents, the theory curves and the memory figures are computed here, so the
 notebook only narrates, plots and states the claims.
 """
@@ -20,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt.fitting import power_law_exponent
 from memopt.optim.first_order import (
     Convergence,
@@ -32,7 +38,8 @@ from memopt.optim.first_order import (
     nesterov_distance_steps,
     plain_gradient_descent,
 )
-from memopt.problems.multiscale import clustered_quadratic, logistic_pieces
+from memopt.perturb import RELATIVE_SIZE
+from memopt.problems.multiscale import ClusteredQuadratic, clustered_quadratic, logistic_pieces
 
 NAME = "multiscale"
 DESCRIPTION = "GD, Nesterov, Chebyshev, CG and Big-Step-Little-Step on objectives with several scales"
@@ -66,7 +73,16 @@ class Config:
     cluster_condition: float = 2.0
     piece_samples: int = 200
     piece_mu: float = 0.5
+    #: The first instance's seed; instance i is drawn from seed + i.
     seed: int = 0
+    #: Independent instances of every problem (random basis and x*, or data and basis).
+    instances: int = 5
+    #: GD needs about kappa ln(1/tol) evaluations, the bulk of the chapter's time: it runs on
+    #: the first ``gd_instances`` instances only.
+    gd_instances: int = 3
+    #: Last-bit perturbations of each quadratic instance at the largest kappa, to measure how
+    #: much CG's count depends on rounding (:meth:`Result.cg_rounding_spread`).
+    rounding_perturbations: int = 20
     max_evaluations: int = 2_000_000
     #: The kappa of the convergence curves and of the big-step/little-step picture.
     curves_kappa: float = 1e4
@@ -88,26 +104,47 @@ class Config:
             raise ValueError("gradient descent needs at least 3 kappas <= gd_max_kappa for its fit")
         if min(self.cluster_dim, self.piece_samples, self.max_evaluations) < 1 or self.piece_mu <= 0:
             raise ValueError("cluster_dim, piece_samples, max_evaluations and piece_mu must be > 0")
+        if not 2 <= self.gd_instances <= self.instances:
+            raise ValueError(f"need 2 <= gd_instances <= instances for a mean and its error, got "
+                             f"gd_instances={self.gd_instances}, instances={self.instances}")
+        if self.rounding_perturbations < 0:
+            raise ValueError("rounding_perturbations must be >= 0")
 
 
-SCALES = {"book": Config(), "paper": Config(gd_max_kappa=1e6, cluster_dim=100, max_evaluations=10**8)}
+SCALES = {"book": Config(),
+          "paper": Config(gd_max_kappa=1e6, cluster_dim=100, max_evaluations=10**8,
+                          instances=8, gd_instances=8)}
 
 
-def make_problem(config: Config, name: str, kappa: float):
-    """The objective ``name`` (a key of :data:`PROBLEMS`) at condition number ``kappa``."""
+def make_problem(config: Config, name: str, kappa: float, instance: int = 0):
+    """The objective ``name`` (a key of :data:`PROBLEMS`) at condition number ``kappa``, drawn
+    from seed ``config.seed + instance``."""
     family, scales = PROBLEMS[name]
+    seed = config.seed + instance
     if family == "quadratic":
-        return clustered_quadratic(kappa, scales, config.cluster_dim, config.cluster_condition,
-                                   seed=config.seed)
+        return clustered_quadratic(kappa, scales, config.cluster_dim, config.cluster_condition, seed=seed)
     return logistic_pieces(kappa, scales, config.cluster_dim, samples=config.piece_samples,
-                           mu=config.piece_mu, seed=config.seed)
+                           mu=config.piece_mu, seed=seed)
 
 
-def runs_method(config: Config, problem_name: str, method: str, kappa: float) -> bool:
-    """CG needs a quadratic; GD runs only up to ``gd_max_kappa``."""
-    if method == "CG":
+def runs_method(config: Config, problem_name: str, method: str, kappa: float, instance: int = 0) -> bool:
+    """CG and the Chebyshev iteration are methods for quadratics (on the logistic pieces the
+    Chebyshev iteration with the global (L, mu) stalls on some instances); GD runs only up to
+    ``gd_max_kappa`` and on the first ``gd_instances`` instances."""
+    if method in ("CG", "Chebyshev"):
         return PROBLEMS[problem_name][0] == "quadratic"
-    return method != "GD" or kappa <= config.gd_max_kappa
+    if method == "GD":
+        return kappa <= config.gd_max_kappa and instance < config.gd_instances
+    return True
+
+
+def perturbed_quadratic(problem: ClusteredQuadratic, rng: np.random.Generator) -> ClusteredQuadratic:
+    """The same quadratic with its basis and x* multiplied element by element by 1 +- 2^-52
+    (random signs from ``rng``): what ``MEMOPT_PERTURB=ulp`` does, with a fresh draw each call."""
+    def last_bit(array):
+        return array * (1.0 + (rng.integers(0, 2, size=array.shape) * 2.0 - 1.0) * RELATIVE_SIZE)
+    return ClusteredQuadratic(problem.eigenvalues, last_bit(problem.basis), last_bit(problem.minimizer),
+                              problem.scales, problem.blocks)
 
 
 
@@ -160,71 +197,137 @@ class _QueryRecorder:
 @dataclass
 class Result:
     config: Config
-    #: (problem, method, kappa) -> the run.
-    runs: dict[tuple[str, str, float], Convergence] = field(default_factory=dict)
+    #: (problem, method, kappa, instance) -> the run.
+    runs: dict[tuple[str, str, float, int], Convergence] = field(default_factory=dict)
     dimensions: dict[str, int] = field(default_factory=dict)
-    scales: dict[tuple[str, float], tuple] = field(default_factory=dict)
-    #: BSLS on the two-cluster quadratic at curves_kappa: the error of each queried point on
-    #: each scale's subspace, shape (evaluations, 2), and the step size after each evaluation.
+    #: (problem, kappa, instance) -> the scales (L_i, mu_i).
+    scales: dict[tuple[str, float, int], tuple] = field(default_factory=dict)
+    #: BSLS on the two-cluster quadratic at curves_kappa (first instance): the error of each
+    #: queried point on each scale's subspace, shape (evaluations, 2), and the step size after
+    #: each evaluation.
     query_errors: np.ndarray | None = None
     query_steps: np.ndarray | None = None
+    #: quadratic -> CG's count at the largest kappa, shape (instances, 1 + perturbations): the
+    #: instance as drawn, then with its inputs perturbed in the last bit.
+    cg_perturbed: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def kappas(self, problem: str, method: str) -> np.ndarray:
-        return np.array([k for k in self.config.kappas if (problem, method, k) in self.runs])
+    def instances(self, problem: str, method: str) -> list[int]:
+        """The instances on which ``method`` ran (at any kappa)."""
+        return sorted({i for (p, m, _, i) in self.runs if p == problem and m == method})
 
-    def counts(self, problem: str, method: str) -> tuple[np.ndarray, np.ndarray]:
-        """(kappa, evaluations to tol) over the runs of this method that reached tol."""
-        pairs = [(k, self.runs[problem, method, k].evaluations_to_tol)
-                 for k in self.kappas(problem, method)]
+    def kappas(self, problem: str, method: str, instance: int = 0) -> np.ndarray:
+        return np.array([k for k in self.config.kappas if (problem, method, k, instance) in self.runs])
+
+    def counts(self, problem: str, method: str, instance: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(kappa, evaluations to tol) over the runs of this method on this instance that
+        reached tol."""
+        pairs = [(k, self.runs[problem, method, k, instance].evaluations_to_tol)
+                 for k in self.kappas(problem, method, instance)]
         pairs = [(k, n) for k, n in pairs if n is not None]
         return np.array([k for k, _ in pairs]), np.array([n for _, n in pairs])
+
+    def counts_at(self, problem: str, method: str, kappa: float) -> np.ndarray:
+        """The evaluations to tol at ``kappa``, one per instance the method ran on."""
+        return np.array([self.runs[problem, method, kappa, i].evaluations_to_tol
+                         for i in self.instances(problem, method)])
+
+    def median_counts(self, problem: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """(kappa, median over instances of the evaluations to tol)."""
+        kappas = self.kappas(problem, method)
+        return kappas, np.array([np.median(self.counts_at(problem, method, k)) for k in kappas])
 
     def all_reached(self) -> bool:
         return all(run.reached for run in self.runs.values())
 
-    def exponent(self, problem: str, method: str, min_kappa: float = 0.0) -> float:
-        """The fitted growth exponent of the evaluations to tol in kappa (kappa >= min_kappa)."""
-        kappas, counts = self.counts(problem, method)
+    def exponent(self, problem: str, method: str, instance: int = 0, min_kappa: float = 0.0) -> float:
+        """The fitted growth exponent of the evaluations to tol in kappa (kappa >= min_kappa) on
+        one instance."""
+        kappas, counts = self.counts(problem, method, instance)
         keep = kappas >= min_kappa
         return power_law_exponent(kappas[keep], counts[keep])
 
+    def exponents(self, problem: str, method: str, min_kappa: float = 0.0) -> np.ndarray:
+        """The growth exponent on every instance the method ran on."""
+        return np.array([self.exponent(problem, method, i, min_kappa)
+                         for i in self.instances(problem, method)])
+
+    def exponent_estimate(self, problem: str, method: str, min_kappa: float = 0.0) -> claims.Estimate:
+        """The growth exponent: mean over the instances, +- 2 standard errors."""
+        return claims.mean_with_error(self.exponents(problem, method, min_kappa), what="instances")
+
+    def exponent_gap_estimate(self, problem: str, slower: str = "Nesterov",
+                              faster: str = "BSLS") -> claims.Estimate:
+        """Exponent of ``slower`` minus exponent of ``faster``, paired by instance: mean +- 2
+        standard errors (positive: ``faster``'s count grows more slowly)."""
+        shared = [i for i in self.instances(problem, slower) if i in self.instances(problem, faster)]
+        gaps = [self.exponent(problem, slower, i) - self.exponent(problem, faster, i) for i in shared]
+        return claims.mean_with_error(gaps, what="instances")
+
     def floats_per_dimension(self, problem: str, method: str) -> np.ndarray:
-        """Peak floats held by the method's state / d, one value per kappa."""
-        return np.array([self.runs[problem, method, k].state_floats / self.dimensions[problem]
-                         for k in self.kappas(problem, method)])
+        """Peak floats held by the method's state / d, one value per (kappa, instance) run."""
+        return np.array([run.state_floats / self.dimensions[problem]
+                         for (p, m, _, _), run in self.runs.items() if p == problem and m == method])
 
     def bsls_floats_per_scale(self, problem: str) -> np.ndarray:
-        """BSLS's peak floats / (d m), one value per kappa: O(d m) means bounded."""
+        """BSLS's peak floats / (d m), one value per run: O(d m) means bounded."""
         return self.floats_per_dimension(problem, "BSLS") / PROBLEMS[problem][1]
 
     def bsls_peak_floats_per_scale(self) -> float:
-        """The largest BSLS peak floats / (d m) over every problem and kappa."""
+        """The largest BSLS peak floats / (d m) over every problem, kappa and instance."""
         return float(max(self.bsls_floats_per_scale(name).max() for name in PROBLEMS))
 
-    def predicted(self, problem: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    def predicted(self, problem: str, method: str, instance: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(kappa, the evaluations theory predicts) at the kappas this method ran."""
-        kappas = self.kappas(problem, method)
-        return kappas, np.array([predicted_evaluations(method, self.scales[problem, k], self.config.tol)
-                                 for k in kappas])
+        kappas = self.kappas(problem, method, instance)
+        scales = [self.scales[problem, k, instance] for k in kappas]
+        return kappas, np.array([predicted_evaluations(method, s, self.config.tol) for s in scales])
 
-    def predicted_exponent(self, problem: str, method: str) -> float:
+    def predicted_exponent(self, problem: str, method: str, instance: int = 0) -> float:
         """The growth exponent of the predicted counts (:meth:`predicted`)."""
-        return power_law_exponent(*self.predicted(problem, method))
+        return power_law_exponent(*self.predicted(problem, method, instance))
+
+    def mean_predicted_exponent(self, problem: str, method: str) -> float:
+        """:meth:`predicted_exponent` averaged over the instances (they differ only where the
+        scales depend on the data: the logistic pieces)."""
+        return float(np.mean([self.predicted_exponent(problem, method, i)
+                              for i in self.instances(problem, method)]))
+
+    def cg_rounding_spread(self, problem: str) -> float:
+        """The largest relative spread (max - min) / max of CG's count at the largest kappa
+        over the last-bit perturbations of one instance, worst instance: how much of CG's count
+        is decided by rounding."""
+        counts = self.cg_perturbed[problem].astype(float)
+        return float(((counts.max(axis=1) - counts.min(axis=1)) / counts.max(axis=1)).max())
 
 
 def run(config: Config = Config(), progress: bool = False) -> Result:
     """All of the chapter's runs for ``config``."""
     result = Result(config)
-    tasks = [(p, k) for p in PROBLEMS for k in config.kappas]
-    for name, kappa in tqdm(tasks, desc="multiscale runs", disable=not progress):
-        problem = make_problem(config, name, kappa)
+    tasks = [(i, p, k) for i in range(config.instances) for p in PROBLEMS for k in config.kappas]
+    for instance, name, kappa in tqdm(tasks, desc="multiscale runs", disable=not progress):
+        problem = make_problem(config, name, kappa, instance)
         result.dimensions[name] = problem.dimension
-        result.scales[name, kappa] = problem.scales
+        result.scales[name, kappa, instance] = problem.scales
         x0 = np.zeros(problem.dimension)
         for method, solve in METHODS.items():
-            if runs_method(config, name, method, kappa):
-                result.runs[name, method, kappa] = solve(
+            if runs_method(config, name, method, kappa, instance):
+                result.runs[name, method, kappa, instance] = solve(
                     problem, x0, tol=config.tol, max_evaluations=config.max_evaluations)
+    top = config.kappas[-1]
+    for name, (family, _) in PROBLEMS.items():
+        if family != "quadratic":
+            continue
+        counts = np.empty((config.instances, 1 + config.rounding_perturbations), dtype=np.int64)
+        for instance in range(config.instances):
+            problem = make_problem(config, name, top, instance)
+            rng = np.random.default_rng([config.seed, instance])
+            variants = [problem, *(perturbed_quadratic(problem, rng)
+                                   for _ in range(config.rounding_perturbations))]
+            for j, variant in enumerate(variants):
+                run_ = conjugate_gradients(variant, np.zeros(problem.dimension), tol=config.tol,
+                                           max_evaluations=config.max_evaluations)
+                counts[instance, j] = run_.evaluations_to_tol if run_.reached else -1
+        result.cg_perturbed[name] = counts
     recorder = _QueryRecorder(make_problem(config, "2 clusters", config.curves_kappa))
     run_ = big_step_little_step(recorder, np.zeros(recorder.dimension), tol=config.tol,
                                 max_evaluations=config.max_evaluations, record_steps=True)
@@ -260,13 +363,13 @@ def plot_mechanism(result: Result, outer_steps: int = 3):
 
 def plot_convergence(result: Result):
     """Relative distance against gradient evaluations at kappa = curves_kappa, one panel per
-    problem."""
+    problem (first instance)."""
     fig, axes = plotting.figure(ncols=len(PROBLEMS))
     kappa = result.config.curves_kappa
     for ax, name in zip(axes, PROBLEMS):
         for method in METHODS:
-            if (name, method, kappa) in result.runs:
-                run_ = result.runs[name, method, kappa]
+            if (name, method, kappa, 0) in result.runs:
+                run_ = result.runs[name, method, kappa, 0]
                 keep = run_.evaluations >= 1
                 ax.plot(run_.evaluations[keep], run_.distances[keep], color=COLOURS[method], lw=1.5,
                         label=method)
@@ -279,19 +382,24 @@ def plot_convergence(result: Result):
 
 
 def plot_evaluations(result: Result):
-    """Evaluations to tol against kappa, one panel per problem, with the theory dashed."""
+    """Evaluations to tol against kappa, one panel per problem: every instance (dots), their
+    median (line), and the theory of the first instance dashed."""
     fig, axes = plotting.figure(ncols=len(PROBLEMS))
     for ax, name in zip(axes, PROBLEMS):
         quadratic = PROBLEMS[name][0] == "quadratic"
         for method in METHODS:
-            kappas, counts = result.counts(name, method)
-            if kappas.size == 0:
+            instances = result.instances(name, method)
+            if not instances:
                 continue
-            ax.plot(kappas, counts, "o-", ms=4, color=COLOURS[method],
-                    label=f"{method} (slope {result.exponent(name, method):.2f})")
+            for i in instances:
+                ax.plot(*result.counts(name, method, i), ".", ms=3, alpha=0.5, color=COLOURS[method])
+            slope = result.exponents(name, method).mean()
+            ax.plot(*result.median_counts(name, method), "-", lw=1.5, color=COLOURS[method],
+                    label=f"{method} (slope {slope:.2f})")
             if quadratic or method in ("GD", "Nesterov", "BSLS"):
                 plotting.theory(ax, *result.predicted(name, method), label=None, color=COLOURS[method])
         ax.plot([], [], ls="--", color="gray", label="theory (see text)")
+        ax.plot([], [], ".", color="gray", label="each instance; line: median")
         ax.legend(loc="upper left", fontsize=8)
         plotting.axes_labels(ax, xlabel="condition number κ = L₁/μₘ",
                              ylabel=f"gradient evaluations to {result.config.tol:g} (count)",
@@ -301,16 +409,17 @@ def plot_evaluations(result: Result):
 
 def plot_memory(result: Result):
     """Peak floats held by each method's state, in vectors of length d, at kappa =
-    curves_kappa; BSLS beside 3m + 1 (three vectors per level and one gradient)."""
+    curves_kappa (first instance); BSLS beside 3m + 1 (three vectors per level and one
+    gradient)."""
     fig, (ax,) = plotting.figure(panel=(7.5, 3.8))
     kappa = result.config.curves_kappa
     width = 0.8 / len(METHODS)
     for j, method in enumerate(METHODS):
         xs, heights = [], []
         for i, name in enumerate(PROBLEMS):
-            if (name, method, kappa) in result.runs:
+            if (name, method, kappa, 0) in result.runs:
                 xs.append(i + (j - (len(METHODS) - 1) / 2) * width)
-                heights.append(result.runs[name, method, kappa].state_floats / result.dimensions[name])
+                heights.append(result.runs[name, method, kappa, 0].state_floats / result.dimensions[name])
         ax.bar(xs, heights, width=width, color=COLOURS[method], label=method)
     for i, name in enumerate(PROBLEMS):
         j = list(METHODS).index("BSLS")
@@ -339,12 +448,18 @@ def summary(result: Result) -> dict:
     for name in PROBLEMS:
         entry = {"dimension": result.dimensions[name], "scales": PROBLEMS[name][1], "methods": {}}
         for method in METHODS:
-            kappas, counts = result.counts(name, method)
-            if kappas.size:
+            instances = result.instances(name, method)
+            if instances:
+                estimate = result.exponent_estimate(name, method)
                 entry["methods"][method] = {
-                    "kappas": kappas.tolist(), "evaluations": counts.tolist(),
-                    "exponent": result.exponent(name, method),
+                    "kappas": result.kappas(name, method).tolist(),
+                    "evaluations": [result.counts(name, method, i)[1].tolist() for i in instances],
+                    "exponents": result.exponents(name, method).tolist(),
+                    "exponent_mean": estimate.value,
+                    "exponent_interval": [estimate.low, estimate.high],
                     "peak_floats_per_dimension": float(result.floats_per_dimension(name, method).max()),
                 }
+        if name in result.cg_perturbed:
+            entry["cg_counts_at_largest_kappa_perturbed"] = result.cg_perturbed[name].tolist()
         out["problems"][name] = entry
     return out

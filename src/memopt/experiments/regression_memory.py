@@ -12,7 +12,11 @@ Two experiments on the stream of :mod:`memopt.problems.regression` (Sharan, Sidf
   the O(d^2) exact method (the lecture's conjecture: d poly(kappa) samples, or d^2
   memory).
 
-The quantities the chapter's claims compare are methods of :class:`Result`.
+The quantities the chapter's claims compare are methods of :class:`Result`. Every one of them
+depends on the random stream, so each is a statistic over the trials with its uncertainty
+(:func:`memopt.claims.mean_with_error`, or :func:`memopt.claims.median_with_range` where the
+claim is about every trial): a claim is decided only when its whole interval lies on one side
+of the threshold.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt.backend import single_blas_thread
 from memopt.optim.streaming import (
     ExactLeastSquares,
@@ -141,6 +145,10 @@ class Result:
     def exact_median_samples(self) -> float:
         return float(np.median(self.isotropic[EXACT].samples_to_accuracy))
 
+    def exact_samples_estimate(self) -> claims.Estimate:
+        """The exact method's samples to the accuracy: median and range over the trials."""
+        return claims.median_with_range(self.isotropic[EXACT].samples_to_accuracy, what="trials")
+
     def exact_error_after_d(self) -> np.ndarray:
         """||x_hat - x|| of the exact method right after the d-th sample, per trial."""
         return self.isotropic[EXACT].errors[:, self.d - 1]
@@ -148,6 +156,10 @@ class Result:
     def kaczmarz_ratios(self) -> np.ndarray:
         """Samples to the accuracy over d ln(1/eps), per trial."""
         return self.isotropic[KACZMARZ].samples_to_accuracy / (self.d * self.log_inverse_accuracy)
+
+    def kaczmarz_ratio_estimate(self) -> claims.Estimate:
+        """:meth:`kaczmarz_ratios`: mean over the trials +- 2 standard errors."""
+        return claims.mean_with_error(self.kaczmarz_ratios(), what="trials")
 
     def predicted_kaczmarz_ratio(self) -> float:
         """The mean first-passage time of ln ||e||^2 at the expected log-decrement
@@ -177,9 +189,38 @@ class Result:
         (negative: the count falls all the way)."""
         return float(np.diff(self.window_mean_samples()).max())
 
+    def window_increase_estimates(self) -> list[claims.Estimate]:
+        """For each window size and the next, the change of the sample count, paired by trial
+        (every window size sees the same samples): mean over the window trials +- 2 s.e."""
+        sizes = self.window_sizes()
+        return [claims.mean_with_error(self.window_samples(b) - self.window_samples(a), what="trials")
+                for a, b in zip(sizes[:-1], sizes[1:])]
+
+    def largest_window_increase_estimate(self) -> tuple[claims.Estimate, tuple[int, int]]:
+        """The estimate of :meth:`window_increase_estimates` whose interval reaches highest
+        (the pair of window sizes closest to an increase), and that pair (m, m')."""
+        estimates = self.window_increase_estimates()
+        worst = int(np.argmax([e.high for e in estimates]))
+        sizes = self.window_sizes()
+        return estimates[worst], (sizes[worst], sizes[worst + 1])
+
     def largest_window_prediction_gap(self) -> float:
         """max over m of |measured mean / predicted - 1|."""
         return float(np.abs(self.window_mean_samples() / self.predicted_window_samples() - 1).max())
+
+    def window_ratio_estimates(self) -> list[claims.Estimate]:
+        """Per window size, samples to the accuracy over the predicted first-passage time: mean
+        over the window trials +- 2 s.e."""
+        return [claims.mean_with_error(self.window_samples(m) / predicted, what="trials")
+                for m, predicted in zip(self.window_sizes(), self.predicted_window_samples())]
+
+    def worst_window_ratio_estimate(self) -> tuple[claims.Estimate, int]:
+        """The estimate of :meth:`window_ratio_estimates` whose interval reaches farthest from
+        1, and its window size m."""
+        estimates = self.window_ratio_estimates()
+        reach = [max(abs(e.low - 1), abs(e.high - 1)) for e in estimates]
+        worst = int(np.argmax(reach))
+        return estimates[worst], self.window_sizes()[worst]
 
     def memory_table(self) -> list[dict]:
         """One row per method: floats and bits kept per trial, mean samples to the accuracy."""
@@ -210,6 +251,17 @@ class Result:
         slope, intercept = np.polyfit(np.log(kappas[keep]), np.log(means[keep]), 1)
         return float(slope), float(np.exp(intercept))
 
+    def kappa_trial_exponents(self, method: str = KACZMARZ) -> np.ndarray:
+        """Per trial (seed), the least-squares slope of ln samples against ln kappa over
+        kappa >= kappa_fit_from."""
+        keep = self.kappas >= self.config.kappa_fit_from
+        samples = self.kappa_samples(method)[keep]
+        return np.polyfit(np.log(self.kappas[keep]), np.log(samples), 1)[0]
+
+    def kappa_exponent_estimate(self, method: str = KACZMARZ) -> claims.Estimate:
+        """:meth:`kappa_trial_exponents`: mean over the trials +- 2 standard errors."""
+        return claims.mean_with_error(self.kappa_trial_exponents(method), what="trials")
+
     def kappa_bound_samples(self) -> np.ndarray:
         """Kaczmarz's mean-square guarantee (:func:`kaczmarz_bound_samples`) at each kappa."""
         return np.array([kaczmarz_bound_samples(p.eigenvalues, self.config.accuracy)
@@ -223,6 +275,11 @@ class Result:
     def exact_kappa_samples_over_d(self) -> float:
         """The largest median sample count of the exact method over kappa, divided by d."""
         return float(np.median(self.kappa_samples(EXACT), axis=1).max() / self.config.kappa_dimension)
+
+    def exact_kappa_estimate(self) -> claims.Estimate:
+        """The exact method's samples over d, every kappa and trial: median and range."""
+        return claims.median_with_range(self.kappa_samples(EXACT) / self.config.kappa_dimension,
+                                        what="trials and κ")
 
 
 def run(config: Config = Config(), progress: bool = False) -> Result:
