@@ -4,6 +4,7 @@ and the grokking experiment's measurements at a tiny scale."""
 
 import json
 import warnings
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -188,13 +189,66 @@ def result():
 
 
 def test_the_run_covers_every_setting(result):
-    assert len(result.mlp) == 2 and len(result.phase) == 4
+    assert len(result.mlp) == 2 and len(result.phase) == 4 and len(result.contrast) == 2
     assert result.phase_grid().shape == (2, 2)
     assert {r.run.seed for r in result.mlp} == {0, 1}
     assert [(r.run.weight_decay, r.run.train_fraction) for r in result.phase] == [
         (0.0, 0.2), (0.0, 0.6), (1.0, 0.2), (1.0, 0.6)]
+    assert [(r.run.train_fraction, r.run.seed) for r in result.contrast] == [(0.1, 0), (0.1, 1)]
     assert result.transformer.batch_size == min(512, result.transformer.n_train // 2)
     assert result.mlp[0].batch_size == result.mlp[0].n_train  # full batch
+    assert result.mlp[0].history.array("steps")[-1] == TINY.mlp.steps
+
+
+def test_mlp_computes_in_float64_and_the_transformer_in_float32(monkeypatch):
+    assert grokking.MLPRun().dtype == "float64" and grokking.TransformerRun().dtype == "float32"
+    built = []
+    for name in ("QuadraticMLP", "DecoderTransformer"):
+        cls = getattr(grokking, name)
+        monkeypatch.setattr(grokking, name,
+                            lambda *a, _cls=cls, **k: built.append(_cls(*a, **k)) or built[-1])
+    grokking.train_run(replace(TINY.mlp, steps=2, linear_evaluations=1))
+    grokking.train_run(replace(TINY.transformer, steps=2, linear_evaluations=1))
+    assert [net.params.dtype for net in built] == [np.float64, np.float32]
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        grokking.MLPRun(dtype="float16")
+
+
+def test_runs_that_differ_only_in_their_evaluations_are_trained_once(monkeypatch):
+    config = replace(TINY, phase_fractions=(0.1, 0.5), phase_weight_decays=(0.0, 5.0),
+                     phase_steps=TINY.mlp.steps)
+    # phase (0.1, wd 5, seed 0) is the contrast run of seed 0; phase (0.5, wd 5) the MLP run of seed 0
+    trained = []
+    real = grokking.train_run
+
+    def counting(run, **options):
+        trained.append(run)
+        return real(run, **options)
+
+    monkeypatch.setattr(grokking, "train_run", counting)
+    result = grokking.run(config)
+    assert len(trained) == 1 + 2 + 2 + 2 == len({r.trained_as() for r in trained})
+    assert result.phase[2] is result.contrast[0] and result.phase[3] is result.mlp[0]
+    # the reused record is the densely evaluated one; its end is the phase diagram's cell
+    assert len(result.phase[3].history.steps) > 2
+    assert (grokking.MLPRun(linear_evaluations=3).trained_as()
+            == grokking.MLPRun(dense_evaluations=9).trained_as())
+
+
+def test_evaluation_steps_dense_then_linear():
+    run = grokking.MLPRun(steps=60, dense_evaluations=5, evaluations_per_decade=0, linear_evaluations=6)
+    np.testing.assert_array_equal(grokking.evaluation_steps(run), [0, 1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 60])
+    only_end = grokking.MLPRun(steps=60, evaluations_per_decade=0, linear_evaluations=1)
+    np.testing.assert_array_equal(grokking.evaluation_steps(only_end), [0, 60])
+    assert 1 in grokking.evaluation_steps(grokking.MLPRun(steps=60, evaluations_per_decade=3))
+
+
+def test_estimates_over_seeds_are_median_and_range():
+    estimate = grokking.over_seeds([21.0, 25.5, 23.0])
+    assert (estimate.value, estimate.low, estimate.high) == (23.0, 21.0, 25.5)
+    assert "3 seeds" in estimate.method
+    assert grokking.over_seeds([9.0, np.inf, 10.0]).high == np.inf  # a seed that never generalised
+    assert np.isnan(grokking.over_seeds([1.0, np.nan]))  # a ratio that does not exist fails its claim
 
 
 def history_of(train_acc, val_acc, norms):
@@ -231,7 +285,9 @@ def test_figures_are_labelled_and_summary_is_json(result):
         plt.close(fig)
     summary = grokking.summary(result)
     json.dumps(summary)
-    assert set(summary) == {"transformer", "mlp", "mlp_medians", "phase_diagram"}
+    assert set(summary) == {"transformer", "mlp", "mlp_medians", "mlp_estimates", "contrast",
+                            "final_validation_estimates", "phase_diagram"}
+    assert set(summary["final_validation_estimates"]) == {"0.1", "0.5"}
 
 
 def test_train_run_resumes_through_the_cache(tmp_path):
@@ -260,6 +316,9 @@ def test_train_run_resumes_through_the_cache(tmp_path):
     (lambda: grokking.MLPRun(lr=0.0), "lr > 0"),
     (lambda: grokking.Config(mlp_seeds=()), "at least one MLP seed"),
     (lambda: grokking.Config(checkpoint_every=-1), "checkpoint_every >= 0"),
+    (lambda: grokking.Config(mlp_seeds=(0, 0, 1)), "seeds must differ"),
+    (lambda: grokking.Config(contrast_fraction=0.3), "contrast_fraction must lie in"),
+    (lambda: grokking.MLPRun(dense_evaluations=-1), "evaluations must be >= 0"),
 ])
 def test_config_rejects_bad_settings(make, match):
     with pytest.raises(ValueError, match=match):
