@@ -23,8 +23,6 @@ import numpy as np
 
 VARIABLE = "MEMOPT_PERTURB"
 MODES = ("ulp",)
-#: The relative size of the perturbation: one unit in the last place of 1.0 in float64.
-RELATIVE_SIZE = 2.0**-52
 
 
 def mode() -> str | None:
@@ -37,9 +35,10 @@ def mode() -> str | None:
     return value
 
 
-def inputs(array):
+def inputs(array, precision=np.float64):
     """``array`` as the experiment should use it: itself, or under ``MEMOPT_PERTURB=ulp`` a
-    float64 copy with every element multiplied by 1 ± 2^-52 (signs seeded by the bytes of the
+    float64 copy with every element multiplied by 1 ± eps, eps the machine epsilon of
+    ``precision``, the type the experiment will compute in (signs seeded by the bytes of the
     array, so the same input is always perturbed the same way). Integer arrays are returned
     unchanged: they hold labels, indices and exact ±1 entries, not measurements."""
     if mode() is None:
@@ -50,4 +49,4 @@ def inputs(array):
     host = np.ascontiguousarray(array, dtype=np.float64)
     rng = np.random.default_rng(zlib.crc32(host.tobytes()))
     signs = rng.integers(0, 2, size=host.shape) * 2.0 - 1.0
-    return host * (1.0 + signs * RELATIVE_SIZE)
+    return host * (1.0 + signs * float(np.finfo(precision).eps))

@@ -361,6 +361,8 @@ def test_methods_reject_bad_arguments(small):
     ({"eps_fixed": 0.3}, "eps_fixed must be one of eps"),
     ({"runs": 1}, "runs >= 2"),
     ({"sgd_fit": (0.5, 0.25)}, "sgd_fit"),
+    ({"shape_range": (2.0**-12, 2.0**-5)}, "geometric middle"),
+    ({"shape_dims": (16, 64)}, "shape_dims"),
     ({"cut_multiples": (0.0, 1.0)}, "cut counts must be positive"),
 ])
 def test_config_rejects_bad_settings(kwargs, match):
@@ -372,7 +374,7 @@ def test_config_rejects_bad_settings(kwargs, match):
 TINY = cm.Config(dim=6, dims=(4, 6), eps=tuple(2.0**-k for k in range(1, 6)), eps_fixed=2.0**-3,
                  runs=2, ellipsoid_runs=3, sgd_queries=3000, sgd_hard_queries=200, sgd_hard_runs=1,
                  cut_queries_per_d2=20, cut_sweep_queries=200, cut_multiples=(0.5, 2.0, 4.0),
-                 sgd_fit=(2.0**-5, 2.0**-2), increment_range=(2.0**-5, 2.0**-2))
+                 sgd_fit=(2.0**-5, 2.0**-2), shape_range=(2.0**-5, 2.0**-1), shape_dims=(6,))
 
 
 @pytest.fixture(scope="module")
@@ -392,14 +394,68 @@ def test_experiment_runs_every_setting(result):
 
 def test_claim_statistics_by_hand(result):
     eps = np.array([0.5, 0.25, 0.125])
-    assert cm.fitted_slope(eps, 7 * eps**-2.0, (0.125, 0.5)) == pytest.approx(2.0)
-    assert math.isnan(cm.fitted_slope(eps, np.array([1.0, np.nan, 3.0]), (0.125, 0.5)))
+    queries = np.array([7 * eps**-2.0, 3 * eps**-1.5])
+    np.testing.assert_allclose(cm.instance_slopes(eps, queries, (0.125, 0.5)), [2.0, 1.5])
+    np.testing.assert_allclose(cm.instance_slopes(eps, queries, (0.25, 0.5)), [2.0, 1.5])
+    with pytest.raises(ValueError, match="did not reach"):
+        cm.instance_slopes(eps, np.array([[1.0, np.inf, 3.0], [1.0, 2.0, 3.0]]), (0.125, 0.5))
+    # the subgradient exponent: per-instance slopes over sgd_fit, mean +- 2 s.e.
+    sweep = result.sweep("l1", "subgradient")
+    slopes = cm.instance_slopes(sweep.eps, sweep.queries, TINY.sgd_fit)
+    estimate = result.sgd_exponent()
+    assert estimate.value == pytest.approx(slopes.mean())
+    assert estimate.high - estimate.value == pytest.approx(2 * slopes.std(ddof=1) / math.sqrt(slopes.size))
+    # the shape: queries per halving 2^-1 -> 2^-3 and 2^-3 -> 2^-5, late over early
+    q = result.sweep("hard", "ellipsoid", 6).queries
+    early, late, halvings = result.ellipsoid_halvings(6)
+    assert halvings == 2
+    np.testing.assert_allclose(early, (q[:, 2] - q[:, 0]) / 2)
+    np.testing.assert_allclose(late, (q[:, 4] - q[:, 2]) / 2)
+    if early.mean() > 0:
+        assert result.ellipsoid_shape(6).value == pytest.approx(late.mean() / early.mean())
+    # the bound: every run's largest ratio of queries to 2d(d+1) ln(osc/eps)
+    ratios = result.ellipsoid_bound_ratios()
+    assert ratios.size == 2 * TINY.runs + TINY.ellipsoid_runs + TINY.runs  # hard at d=6 has ellipsoid_runs
+    assert result.ellipsoid_bound_ratio().high == pytest.approx(ratios.max())
+    assert np.all(ratios > 0) and np.all(ratios <= 1)
+    # the cut claims: per-instance ratios between consecutive m, and fewest over most
+    counts, lower, _ = result.cut_queries("hard")
+    runs = [result.cut_sweeps["hard"][m].at_budget(TINY.eps_fixed) for m in counts]
+    assert result.cut_ratio("hard").value == pytest.approx(np.mean(runs[0] / runs[-1]))
+    for m, larger, ratio in result.cut_pairs("hard"):
+        k = list(counts).index(m)
+        assert counts[k + 1] == larger
+        assert np.isfinite(result.cut_sweeps["hard"][larger].at(TINY.eps_fixed)).all()
+        assert ratio.value == pytest.approx(np.mean(runs[k + 1] / runs[k]))
+    # the first version's statistic is kept for the record
     _, increments = result.ellipsoid_increments()
     assert result.increment_spread() == pytest.approx(np.max(np.abs(increments / increments.mean() - 1)))
-    _, lower, errors = result.cut_queries("hard")
-    assert result.cut_ratio("hard") == pytest.approx(lower[0] / lower[-1])
-    rises = (lower[1:] - lower[:-1]) / np.maximum(np.hypot(errors[1:], errors[:-1]), 1e-12)
-    assert result.cut_rise("hard") == pytest.approx(rises.max())
+
+
+def test_ratio_of_means_by_hand():
+    numerators, denominators = np.array([2.0, 4.0, 3.0, 5.0]), np.array([1.0, 2.0, 2.0, 3.0])
+    estimate = cm.ratio_of_means(numerators, denominators)
+    ratio = numerators.mean() / denominators.mean()
+    linearised = (numerators - ratio * denominators) / denominators.mean()
+    assert estimate.value == pytest.approx(ratio)
+    assert estimate.high - estimate.value == pytest.approx(2 * linearised.std(ddof=1) / 2)
+    assert "delta method" in estimate.method and "4 instances" in estimate.method
+    exact = cm.ratio_of_means(2 * denominators, denominators)
+    assert exact.value == exact.low == exact.high == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive"):
+        cm.ratio_of_means(numerators, -denominators)
+    with pytest.raises(ValueError, match="paired"):
+        cm.ratio_of_means(numerators, denominators[:3])
+
+
+def test_ellipsoid_dim_exponent_pairs_instances_by_index(result):
+    dims = np.asarray(TINY.dims, dtype=float)
+    queries = np.array([result.sweep("hard", "ellipsoid", d).queries[:TINY.runs, result._fixed]
+                        for d in TINY.dims]).T
+    slopes = np.log(queries[:, 1] / queries[:, 0]) / np.log(dims[1] / dims[0])  # two dimensions
+    estimate = result.ellipsoid_dim_exponent("hard")
+    assert estimate.value == pytest.approx(slopes.mean())
+    assert "instances per d" in estimate.method
 
 
 def test_theorem_shapes_end_where_the_theorems_say():
@@ -425,3 +481,4 @@ def test_figures_are_labelled_and_summary_is_json(result):
     summary = cm.summary(result)
     json.dumps(summary)
     assert summary["state_floats"]["ellipsoid"]["6"] == 42
+    assert set(summary["ellipsoid_late_over_early_queries_per_halving"]) == {"6"}

@@ -40,3 +40,11 @@ def test_outputs_within_the_tolerance_take_the_stored_text():
     assert compared[0]["text"] == "norm 118.2\n"
     assert compared[1]["data"]["text/plain"] == "[pass] r: measured 5.9"  # left for nbval to report
     assert new[0]["text"] == "norm 118.9\n"  # the new outputs themselves are not changed
+
+
+def test_images_are_not_read_as_numbers():
+    """Base64 holds tokens like 8e412, which are no figures (and overflow as floats)."""
+    picture = "iVBORw0KGgo8e412AAAANSUhEUg"
+    stored = [nbformat.v4.new_output("display_data", data={"image/png": picture, "text/plain": "<Figure>"})]
+    new = [nbformat.v4.new_output("display_data", data={"image/png": picture + "x", "text/plain": "<Figure>"})]
+    assert conftest._within_tolerance(new, stored, 0.02)[0]["data"]["image/png"] == picture + "x"

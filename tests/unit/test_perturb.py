@@ -43,3 +43,12 @@ def test_a_problem_drawn_under_the_switch_differs_in_the_last_bit_only(monkeypat
     assert not np.array_equal(plain.features, moved.features)
     np.testing.assert_allclose(moved.features, plain.features, rtol=2.0**-51, atol=0)
     np.testing.assert_array_equal(moved.labels, plain.labels)
+
+
+def test_float32_inputs_move_by_a_float32_unit(monkeypatch):
+    """A float64 last-bit change would be rounded away when float32 weights are made."""
+    monkeypatch.setenv(perturb.VARIABLE, "ulp")
+    x = np.random.default_rng(1).standard_normal(1000)
+    moved = perturb.inputs(x, precision=np.float32).astype(np.float32)
+    assert np.mean(moved != x.astype(np.float32)) > 0.5
+    np.testing.assert_allclose(moved, x.astype(np.float32), rtol=2.0**-21, atol=0)

@@ -15,8 +15,12 @@ a point x is eps-accurate when f(x) - f* <= eps (f(0) - f*). Every method here i
 a positive factor on f, so relative accuracy does not depend on the function's units (the hard
 function's d^-6 puts its whole range below d^-6; an absolute eps >= d^-6 would be met by x_0).
 
-The quantities the claims need (fitted exponents, increments, monotonicity in m, memory) are
-computed here from the recorded runs.
+The quantities the claims need (fitted exponents, the ellipsoid's bound and the shape of its
+growth in log(1/eps), monotonicity in m, memory) are computed here from the recorded runs.
+Every quantity measured over random instances is returned as a ``claims.Estimate``: the
+statistic with an interval for its uncertainty over the instances. The ellipsoid on the hard
+function is chaotic in the last bits of its inputs (another CPU's rounding changes every
+instance's count), so only such statistics, not single runs, are stable figures.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from memopt import plotting
+from memopt import claims, plotting
 from memopt.optim.cutting_plane import ellipsoid, limited_memory_cutting_plane
 from memopt.optim.first_order import projected_subgradient_descent
 from memopt.problems.nemirovski import HardFunction, L1Distance
@@ -55,9 +59,11 @@ class Config:
     eps_fixed: float = 2.0**-6
     #: Independent problems per setting (hard: a new A and v_i; simple: a new centre c).
     runs: int = 16
-    #: Problems of the ellipsoid's accuracy sweep on the hard function (its increments are
-    #: averaged over these).
-    ellipsoid_runs: int = 32
+    #: Problems of the ellipsoid's accuracy sweep on the hard function at d = dim (the shape of
+    #: its growth in log(1/eps) is measured over these; at the other d over ``runs``). At
+    #: d = 16 single instances' counts jump (the best point can skip several halvings of eps
+    #: in one query), so the shape needs many more instances there than at d = 24 or 32.
+    ellipsoid_runs: int = 128
     #: Query budgets: subgradient descent, on each function; cutting-plane methods (per d^2).
     sgd_queries: int = 40_000
     sgd_hard_queries: int = 10_000
@@ -71,8 +77,13 @@ class Config:
     cut_multiples: tuple[float, ...] = (0.5, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
     #: Claim (a): the exponent of eps^-2 is fitted over these accuracies.
     sgd_fit: tuple[float, float] = (2.0**-8, 2.0**-3)
-    #: Claim (b): the ellipsoid's increments per halving of eps are compared over this range.
-    increment_range: tuple[float, float] = (2.0**-12, 2.0**-4)
+    #: Claim (b): the ellipsoid's queries per halving of eps over the first half of this range
+    #: (high -> its geometric middle) are compared with those over the second half (middle ->
+    #: low), on the hard function at every d of ``shape_dims``.
+    shape_range: tuple[float, float] = (2.0**-12, 2.0**-4)
+    #: The dimensions at which claim (b)'s shape is checked (the ellipsoid runs to the finest
+    #: eps on the hard function at every d of ``dims``).
+    shape_dims: tuple[int, ...] = (16, 24, 32)
     seed: int = 0
 
     def __post_init__(self):
@@ -86,10 +97,14 @@ class Config:
         for name in ("eps_fixed",):
             if not np.any(np.isclose(eps, getattr(self, name))):
                 raise ValueError(f"{name} must be one of eps")
-        for name in ("sgd_fit", "increment_range"):
+        for name in ("sgd_fit", "shape_range"):
             low, high = getattr(self, name)
             if not (low < high and np.isclose(eps, low).any() and np.isclose(eps, high).any()):
                 raise ValueError(f"{name} must be (low, high) with both ends in eps")
+        if not np.isclose(eps, math.sqrt(self.shape_range[0] * self.shape_range[1])).any():
+            raise ValueError("shape_range must have its geometric middle in eps")
+        if not set(self.shape_dims) <= set(self.dims):
+            raise ValueError(f"shape_dims {self.shape_dims} must be among dims {self.dims}")
         if self.runs < 2 or self.ellipsoid_runs < 2 or self.sgd_hard_runs < 1:
             raise ValueError("need runs >= 2, ellipsoid_runs >= 2 and sgd_hard_runs >= 1")
         if min(self.cut_multiples) <= 0 or self.cuts_per_dim < 1:
@@ -106,7 +121,8 @@ class Config:
 SCALES = {
     "book": Config(),
     # Beyond 2^-14 float64 no longer resolves F near its minimiser at d = 64 (eta = d^5 ~ 1e9).
-    "paper": Config(dims=(8, 12, 16, 24, 32, 48, 64), runs=64, ellipsoid_runs=128,
+    "paper": Config(dims=(8, 12, 16, 24, 32, 48, 64), runs=64, ellipsoid_runs=256,
+                    shape_dims=(16, 24, 32, 48, 64),
                     sgd_queries=500_000, eps=tuple(2.0**-k for k in range(1, 15))),
 }
 
@@ -165,40 +181,87 @@ class Result:
         return self.sweeps[problem][method][self.config.dim if dim is None else dim]
 
     # -- claim (a) -----------------------------------------------------------------------------
-    def sgd_exponent(self) -> float:
-        """The slope of log(mean queries) against log(1/eps) for subgradient descent on the
-        simple function, over ``config.sgd_fit`` (NaN if a run missed one of those eps)."""
+    def sgd_exponent(self) -> claims.Estimate:
+        """The slope of log(queries) against log(1/eps) for subgradient descent's averaged output
+        on the simple function, fitted over ``config.sgd_fit`` instance by instance: mean ± 2
+        s.e. over the instances (the slope of the mean of log queries)."""
         sweep = self.sweep("l1", "subgradient")
-        return fitted_slope(sweep.eps, sweep.mean(), self.config.sgd_fit)
+        return claims.mean_with_error(instance_slopes(sweep.eps, sweep.queries, self.config.sgd_fit),
+                                      what="instances")
 
-    def sgd_best_iterate_exponent(self) -> float:
+    def sgd_best_iterate_exponent(self) -> claims.Estimate:
         """The same slope for the best queried point instead of the averaged output."""
-        return fitted_slope(self.sgd_best.eps, self.sgd_best.mean(), self.config.sgd_fit)
+        return claims.mean_with_error(
+            instance_slopes(self.sgd_best.eps, self.sgd_best.queries, self.config.sgd_fit), what="instances")
 
     # -- claim (b) -----------------------------------------------------------------------------
+    def ellipsoid_bound_ratios(self) -> np.ndarray:
+        """Per run of the ellipsoid (both functions, every d, every instance): the largest ratio
+        of its queries to the textbook bound 2 d (d + 1) ln(osc / eps) over the accuracies it
+        reached. At most 1 on every run if the bound holds."""
+        ratios = []
+        for problem in PROBLEMS:
+            for d in self.config.dims:
+                sweep = self.sweep(problem, "ellipsoid", d)
+                reached = np.isfinite(sweep.queries)
+                ratio = np.where(reached, sweep.queries, 0) / sweep.bound
+                ratios.extend(ratio.max(axis=1)[reached.any(axis=1)])
+        return np.asarray(ratios)
+
+    def ellipsoid_bound_ratio(self) -> claims.Estimate:
+        """:meth:`ellipsoid_bound_ratios` as median and range: its upper end is the worst run."""
+        return claims.median_with_range(self.ellipsoid_bound_ratios(), what="runs")
+
+    def _shape_columns(self) -> tuple[int, int, int]:
+        """Indices in eps of the shape range's high end, geometric middle and low end."""
+        low, high = self.config.shape_range
+        eps = np.asarray(self.config.eps)
+        return tuple(int(np.argmin(np.abs(np.log(eps / e)))) for e in (high, math.sqrt(low * high), low))
+
+    def ellipsoid_halvings(self, dim: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per instance of the hard function at ``dim``: the ellipsoid's queries per halving of eps
+        over the first half of ``config.shape_range`` (early) and over the second half (late),
+        and the number of halvings in each half."""
+        queries = self.sweep("hard", "ellipsoid", dim).queries
+        high, middle, low = self._shape_columns()
+        if not np.isfinite(queries[:, low]).all():
+            raise ValueError(f"some instance did not reach eps = {self.config.eps[low]:g} within the budget")
+        eps = self.config.eps
+        halvings = round(math.log2(eps[high] / eps[middle]))
+        return ((queries[:, middle] - queries[:, high]) / halvings,
+                (queries[:, low] - queries[:, middle]) / halvings, halvings)
+
+    def ellipsoid_shape(self, dim: int | None = None) -> claims.Estimate:
+        """Late queries per halving of eps over early ones (1 when queries grow linearly in
+        log(1/eps)) at ``dim``, see :func:`ratio_of_means`."""
+        early, late, _ = self.ellipsoid_halvings(dim)
+        return ratio_of_means(late, early, what="instances")
+
     def ellipsoid_increments(self) -> tuple[np.ndarray, np.ndarray]:
-        """(eps, mean queries at eps / 2 - mean queries at eps) for the ellipsoid on the hard
-        function, over ``config.increment_range``."""
+        """(eps, mean queries at eps / 2 - mean queries at eps) at d = dim over
+        ``config.shape_range``: the statistic of the chapter's first version (see
+        :meth:`increment_spread`)."""
         sweep = self.sweep("hard", "ellipsoid")
-        keep = within(sweep.eps, self.config.increment_range)
+        keep = within(sweep.eps, self.config.shape_range)
         return sweep.eps[keep][:-1], np.diff(sweep.mean()[keep])
 
-    def increment_errors(self) -> np.ndarray:
-        """The standard error of each increment of :meth:`ellipsoid_increments` over the runs."""
-        sweep = self.sweep("hard", "ellipsoid")
-        per_run = np.diff(sweep.queries[:, within(sweep.eps, self.config.increment_range)], axis=1)
-        return per_run.std(axis=0, ddof=1) / math.sqrt(per_run.shape[0])
-
     def increment_spread(self) -> float:
-        """max_j |increment_j / mean increment - 1|: 0 when halving eps always costs the same."""
+        """max_j |increment_j / mean increment - 1|, the first version's statistic (replaced:
+        a maximum over eight differences of means of a chaotic count, with no uncertainty)."""
         increments = self.ellipsoid_increments()[1]
         return float(np.max(np.abs(increments / increments.mean() - 1)))
 
-    def ellipsoid_dim_exponent(self, problem: str = "hard") -> float:
-        """The slope of log(mean queries at eps_fixed) against log d for the ellipsoid."""
+    def ellipsoid_dim_exponent(self, problem: str = "hard") -> claims.Estimate:
+        """The slope of log(queries at eps_fixed) against log d for the ellipsoid. Instances are
+        independent across d; the i-th instance of every d forms one sequence, whose slope is
+        fitted, and the estimate is the mean ± 2 s.e. over the ``config.runs`` sequences (the
+        slope of the mean of log queries)."""
+        runs = self.config.runs
+        queries = np.array([self.sweep(problem, "ellipsoid", d).queries[:runs, self._fixed]
+                            for d in self.config.dims]).T
         dims = np.asarray(self.config.dims, dtype=float)
-        means = np.array([self.sweep(problem, "ellipsoid", d).mean()[self._fixed] for d in self.config.dims])
-        return fitted_slope(1 / dims, means, (1 / dims.max(), 1 / dims.min()))
+        slopes = instance_slopes(1 / dims, queries, (1 / dims.max(), 1 / dims.min()))
+        return claims.mean_with_error(slopes, what="instances per d")
 
     # -- claim (c) -----------------------------------------------------------------------------
     def state_floats(self, method: str, dim: int, problem: str = "hard") -> int:
@@ -213,18 +276,28 @@ class Result:
         errors = [q.std(ddof=1) / math.sqrt(q.size) for q in runs]
         return counts, np.array([q.mean() for q in runs]), np.asarray(errors)
 
-    def cut_rise(self, problem: str = "hard") -> float:
-        """The largest increase of mean queries from m to the next larger m, in standard errors
-        of the difference (<= 0 when fewer cuts never need fewer queries)."""
-        _, q, se = self.cut_queries(problem)
-        rises = (q[1:] - q[:-1]) / np.maximum(np.hypot(se[1:], se[:-1]), 1e-12)
-        return float(rises.max())
+    def _cut_runs(self, problem: str) -> tuple[np.ndarray, np.ndarray]:
+        """(m, queries at eps_fixed per m and instance, unreached at the budget)."""
+        sweeps = self.cut_sweeps[problem]
+        counts = np.array(sorted(sweeps))
+        return counts, np.array([sweeps[m].at_budget(self.config.eps_fixed) for m in counts])
 
-    def cut_ratio(self, problem: str = "hard") -> float:
-        """Mean queries with the fewest cuts over mean queries with the most (unreached runs at
-        the budget, so a lower bound on the true ratio)."""
-        _, q, _ = self.cut_queries(problem)
-        return float(q[0] / q[-1])
+    def cut_pairs(self, problem: str = "hard") -> list[tuple[int, int, claims.Estimate]]:
+        """For each m and the next larger m' at which every run reached eps_fixed: (m, m', the
+        mean over instances of q(m') / q(m) ± 2 s.e.), the same instances at every m. Where some
+        run with m cuts did not finish, it counts at the budget, so the ratio is an upper bound;
+        pairs whose larger m' did not finish bound nothing and are left out."""
+        counts, queries = self._cut_runs(problem)
+        reached = [np.isfinite(self.cut_sweeps[problem][m].at(self.config.eps_fixed)).all() for m in counts]
+        return [(int(counts[k]), int(counts[k + 1]),
+                 claims.mean_with_error(queries[k + 1] / queries[k], what="instances"))
+                for k in range(counts.size - 1) if reached[k + 1]]
+
+    def cut_ratio(self, problem: str = "hard") -> claims.Estimate:
+        """Per instance, queries with the fewest cuts over queries with the most (unreached runs at
+        the budget, so a lower bound on the true ratio): mean ± 2 s.e. over the instances."""
+        _, queries = self._cut_runs(problem)
+        return claims.mean_with_error(queries[0] / queries[-1], what="instances")
 
     # -- frontier ------------------------------------------------------------------------------
     def frontier(self, problem: str) -> list[tuple[str, int, float, bool]]:
@@ -246,13 +319,37 @@ def within(eps, window) -> np.ndarray:
     return (eps >= low * (1 - 1e-9)) & (eps <= high * (1 + 1e-9))
 
 
-def fitted_slope(eps, queries, window) -> float:
-    """Least-squares slope of log(queries) against log(1/eps) for eps in [low, high]."""
+def ratio_of_means(numerators, denominators, what: str = "instances", errors: float = 2.0) -> claims.Estimate:
+    """mean(numerators) / mean(denominators) over paired samples, ± ``errors`` standard errors
+    by the delta method: the standard error of the mean of the linearised samples
+    (n_i - R d_i) / mean(d). A ratio of means, not a mean of ratios: one instance whose
+    denominator is near 0 (the ellipsoid's best point can jump several halvings of eps in one
+    query) would dominate a mean of per-instance ratios."""
+    n, d = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    if n.shape != d.shape or n.ndim != 1 or n.size < 2:
+        raise ValueError("need two paired 1-D samples of at least 2 values")
+    if not (np.isfinite(n).all() and np.isfinite(d).all()) or d.mean() <= 0:
+        raise ValueError("the samples must be finite and the denominators' mean positive")
+    ratio = float(n.mean() / d.mean())
+    half = errors * float(np.std((n - ratio * d) / d.mean(), ddof=1)) / math.sqrt(n.size)
+    return claims.Estimate(ratio, ratio - half, ratio + half,
+                           f"ratio of means ± {errors:g} s.e. (delta method) over {n.size} {what}")
+
+
+def instance_slopes(eps, queries, window) -> np.ndarray:
+    """Least-squares slope of log(queries) against log(1/eps) over eps in [low, high], one per
+    row of ``queries`` (runs x len(eps)); raises if a run did not reach one of those eps."""
     eps, queries = np.asarray(eps, dtype=float), np.asarray(queries, dtype=float)
     keep = within(eps, window)
-    if keep.sum() < 2 or not np.all(np.isfinite(queries[keep])) or np.any(queries[keep] <= 0):
-        return math.nan
-    return float(np.polyfit(np.log(1 / eps[keep]), np.log(queries[keep]), 1)[0])
+    if keep.sum() < 2:
+        raise ValueError("a slope needs at least two accuracies in the window")
+    y = queries[:, keep]
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("some run did not reach every accuracy of the window within its budget")
+    x = np.log(1 / eps[keep])
+    x = x - x.mean()
+    y = np.log(y)
+    return (y - y.mean(axis=1, keepdims=True)) @ x / (x @ x)
 
 
 def method_label(method: str, config: Config) -> str:
@@ -394,6 +491,8 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
                 result.sgd_best = best
         elif method == "ellipsoid":
             runs = config.ellipsoid_runs if (problem == "hard" and d == config.dim) else config.runs
+            if problem == "hard":  # the shape in log(1/eps) is measured at every d
+                finest = min(config.eps)
             sweeps[d] = _run_cutting(problem, method, d, config, runs, finest)
         else:
             sweeps[d] = _run_cutting(problem, method, d, config, config.runs, finest,
@@ -436,6 +535,47 @@ def plot_accuracy(result: Result):
         plotting.axes_labels(ax, xlabel="1/ε (relative accuracy; ε = (f − f*)/(f(0) − f*))",
                              ylabel=QUERY_LABEL, title=f"{PROBLEM_LABELS[problem]}, d = {config.dim}",
                              logx=True, logy=True)
+    return fig
+
+
+def plot_shape(result: Result, band: tuple[float, float] | None = None):
+    """The ellipsoid on the hard function at every d: mean queries over d(d + 1) against
+    log2(1/eps) (straight parallel lines: d^2 log(1/eps)), and the late-over-early ratio of
+    queries per halving with its interval, ``band`` shaded (the accepted range)."""
+    config = result.config
+    fig, (left, right) = plotting.figure(ncols=2)
+    colours = plotting.palette(len(config.dims))
+    high, middle, low = result._shape_columns()
+    for colour, d in zip(colours, config.dims):
+        sweep = result.sweep("hard", "ellipsoid", d)
+        keep = _finite_columns(sweep)
+        plotting.mean_band(left, np.log2(1 / sweep.eps[keep]), sweep.queries[:, keep] / (d * (d + 1)),
+                           label=f"d = {d} ({sweep.queries.shape[0]} instances)", color=colour)
+    for column in (high, middle, low):
+        left.axvline(np.log2(1 / config.eps[column]), color="gray", ls=":", lw=1)
+    left.legend(loc="upper left", fontsize=8)
+    plotting.axes_labels(left, xlabel="log2(1/ε) (relative accuracy)", ylabel="queries / (d(d+1)) (mean, 10–90% band)",
+                         title="ellipsoid, hard function: queries to reach ε")
+    if band is not None:
+        right.axhspan(*band, color="gray", alpha=0.15, lw=0, label=f"accepted: [{band[0]:.3g}, {band[1]:.3g}]")
+    right.axhline(1.0, color="black", lw=0.8, ls="--", label="linear in log(1/ε)")
+    for colour, d in zip(colours, config.dims):
+        try:
+            estimate = result.ellipsoid_shape(d)
+        except ValueError:  # an unfinished run, or no early queries at all (tiny scales)
+            continue
+        checked = d in config.shape_dims
+        right.errorbar([d], [estimate.value], yerr=[[estimate.value - estimate.low], [estimate.high - estimate.value]],
+                       fmt="o", color=colour, mfc=colour if checked else "none", capsize=3)
+    right.plot([], [], "o", color="gray", label="checked (ratio of means ± 2 s.e.)")
+    right.plot([], [], "o", color="gray", mfc="none", label="not checked (too few instances)")
+    right.legend(loc="upper right", fontsize=8)
+    right.set_xscale("log")
+    right.set_xticks(config.dims, [str(d) for d in config.dims])
+    right.minorticks_off()
+    eps = [int(round(np.log2(config.eps[c]))) for c in (high, middle, low)]
+    plotting.axes_labels(right, xlabel="dimension d", ylabel="late / early queries per halving of ε",
+                         title=f"late (2^{eps[1]} → 2^{eps[2]}) over early (2^{eps[0]} → 2^{eps[1]})")
     return fig
 
 
@@ -559,6 +699,7 @@ def plot_frontier(result: Result):
 def figures(result: Result) -> dict:
     return {
         "accuracy": plot_accuracy(result),
+        "shape": plot_shape(result),
         "dimension": plot_dimension(result),
         "cuts": plot_cuts(result),
         "frontier": plot_frontier(result),
@@ -572,18 +713,26 @@ def summary(result: Result) -> dict:
     def numbers(values):
         return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
 
+    def estimate(e: claims.Estimate) -> dict:
+        return {"value": e.value, "low": e.low, "high": e.high, "method": e.method}
+
     increments = result.ellipsoid_increments()
     return {
         "dim": config.dim,
         "eps_fixed": config.eps_fixed,
-        "subgradient_exponent_average": result.sgd_exponent(),
-        "subgradient_exponent_best_iterate": result.sgd_best_iterate_exponent(),
-        "ellipsoid_increments": {"eps": numbers(increments[0]), "queries": numbers(increments[1])},
-        "ellipsoid_increment_spread": result.increment_spread(),
-        "ellipsoid_dim_exponent": {p: result.ellipsoid_dim_exponent(p) for p in PROBLEMS},
+        "subgradient_exponent_average": estimate(result.sgd_exponent()),
+        "subgradient_exponent_best_iterate": estimate(result.sgd_best_iterate_exponent()),
+        "ellipsoid_bound_ratio": estimate(result.ellipsoid_bound_ratio()),
+        "ellipsoid_late_over_early_queries_per_halving": {
+            str(d): estimate(result.ellipsoid_shape(d)) for d in config.shape_dims},
+        "ellipsoid_increments_first_version": {"eps": numbers(increments[0]), "queries": numbers(increments[1]),
+                                               "spread": result.increment_spread()},
+        "ellipsoid_dim_exponent": {p: estimate(result.ellipsoid_dim_exponent(p)) for p in PROBLEMS},
         "state_floats": {m: {str(d): result.state_floats(m, d, "l1") for d in config.dims} for m in METHODS},
         "cut_sweep": {p: {"m": numbers(result.cut_queries(p)[0]), "queries": numbers(result.cut_queries(p)[1]),
-                          "rise_in_standard_errors": result.cut_rise(p), "ratio": result.cut_ratio(p)}
+                          "pairs": [{"m": m, "next_m": n, "queries_ratio": estimate(e)}
+                                    for m, n, e in result.cut_pairs(p)],
+                          "ratio": estimate(result.cut_ratio(p))}
                       for p in PROBLEMS},
         "subgradient_on_hard": {"relative_accuracy_after_budget": numbers(result.sgd_hard_accuracy),
                                 "budget": config.sgd_hard_queries, "bound_queries": result.sgd_hard_bound},

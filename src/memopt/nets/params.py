@@ -62,7 +62,7 @@ class Parameters:
         place them in one flat vector of ``dtype`` on the device of ``xp``."""
         rng = np.random.default_rng(seed)
         host = perturbed(np.concatenate([np.asarray(init(rng, shape), dtype=np.float64).ravel()
-                               for shape, init in self._specs.values()]))
+                               for shape, init in self._specs.values()]), precision=dtype)
         self.vector = xp.asarray(host.astype(dtype))
         self.grad = xp.zeros_like(self.vector)
         start = 0
