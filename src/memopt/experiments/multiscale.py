@@ -38,7 +38,7 @@ from memopt.optim.first_order import (
     nesterov_distance_steps,
     plain_gradient_descent,
 )
-from memopt.perturb import RELATIVE_SIZE
+
 from memopt.problems.multiscale import ClusteredQuadratic, clustered_quadratic, logistic_pieces
 
 NAME = "multiscale"
@@ -142,7 +142,7 @@ def perturbed_quadratic(problem: ClusteredQuadratic, rng: np.random.Generator) -
     """The same quadratic with its basis and x* multiplied element by element by 1 +- 2^-52
     (random signs from ``rng``): what ``MEMOPT_PERTURB=ulp`` does, with a fresh draw each call."""
     def last_bit(array):
-        return array * (1.0 + (rng.integers(0, 2, size=array.shape) * 2.0 - 1.0) * RELATIVE_SIZE)
+        return array * (1.0 + (rng.integers(0, 2, size=array.shape) * 2.0 - 1.0) * float(np.finfo(np.float64).eps))  # 2^-52, as MEMOPT_PERTURB=ulp
     return ClusteredQuadratic(problem.eigenvalues, last_bit(problem.basis), last_bit(problem.minimizer),
                               problem.scales, problem.blocks)
 
