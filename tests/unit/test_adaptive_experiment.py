@@ -86,6 +86,19 @@ def test_regret_exponent_of_known_powers():
         fake.regret_exponent("flat")
 
 
+def test_settling_step_by_hand():
+    config = adaptive.Config(steps=30, tail=6)
+    fake = adaptive.Result(config, AdamCounterexample())
+    xs = np.full(config.steps, 1.0)
+    xs[:9] = np.linspace(0.0, 0.9, 9)  # x_1 .. x_9 still climbing, x_10 on at +1
+    xs[4] = 1.0  # an early visit does not count: x_t must stay within the tolerance
+    fake.iterates["x"] = xs
+    assert fake.settled_at("x") == 1.0
+    assert fake.settling_step("x") == 10
+    fake.iterates["still"] = np.full(config.steps, -1.0)
+    assert fake.settling_step("still") == 1
+
+
 def test_figures_are_labelled_and_summary_is_json(result):
     for figure in adaptive.figures(result).values():
         for ax in figure.axes:

@@ -352,12 +352,9 @@ def test_claim_quantities_by_hand(result):
     error = clean.test_error.mean(0)
     assert result.best_error_ratio() == pytest.approx(error[result.sizes >= 80].min() / error[result.sizes <= 20].min())
     assert result.train_loss_past_threshold() == dd.TRAIN_LOSS_RESOLUTION
-    chosen = result.chosen_ridge()
-    assert chosen in TINY.ridges
-    ridge_loss = result.ridge[dd.CLEAN, chosen].test_loss.mean(0)
-    in_window = (result.sizes >= 32) & (result.sizes <= 50)
-    assert result.ridge_flatness() == pytest.approx(ridge_loss[in_window].max() / ridge_loss.min())
     assert result.largest_rise(ridge=0) == pytest.approx(np.max(loss[1:] / loss[:-1]))
+    fixed = result.ridge[dd.CLEAN, 0.1].test_loss.mean(0)
+    assert result.largest_rise(ridge=0.1) == pytest.approx(np.max(fixed[1:] / fixed[:-1]))
     assert result.timing["min_norm_difference"] < 1e-8 and result.timing["ridge_difference"] < 1e-8
     assert sum(result.methods.values()) == 2 * len(result.sizes)
 
@@ -373,10 +370,50 @@ def test_claim_estimates_by_hand(result):
     error = clean.test_error
     ratios = error[:, result.sizes >= 80].min(1) / error[:, result.sizes <= 20].min(1)
     assert result.best_error_estimate().high == pytest.approx(ratios.max())
-    assert set(result.ridge_choices()) <= set(TINY.ridges)
-    rise = result.largest_rise_estimate(ridge=0)
-    assert rise.value == pytest.approx(result.largest_rise(ridge=0))
-    assert rise.low <= rise.value <= rise.high
+    np.testing.assert_allclose(result.best_error_ratios(), ratios)
+    peak = result.local_peak_estimate(ridge=0)
+    assert peak.value > 1 and peak.low <= peak.value <= peak.high
+
+
+def test_ridge_tuned_at_each_size_by_the_validation_loss(result):
+    """At every draw and size the tuned fit is the ridge of the grid with the lowest validation
+    loss, and its curves are that ridge's."""
+    for target in (dd.CLEAN, dd.NOISY):
+        choice = result.ridge_choice(target)
+        assert choice.shape == (TINY.draws, len(result.sizes))
+        tuned, tuned_error = result.tuned(target), result.tuned(target, "test_error")
+        for d in range(TINY.draws):
+            for j in range(len(result.sizes)):
+                validation = [result.ridge[target, r].validation_loss[d, j] for r in TINY.ridges]
+                best = TINY.ridges[int(np.argmin(validation))]
+                assert TINY.ridges[choice[d, j]] == best
+                assert tuned[d, j] == result.ridge[target, best].test_loss[d, j]
+                assert tuned_error[d, j] == result.ridge[target, best].test_error[d, j]
+        assert sum(result.ridge_choice_counts(target).values()) == choice.size
+        np.testing.assert_array_equal(result.curves_of(target, "tuned"), tuned)
+        estimate = result.local_peak_estimate(target)
+        assert estimate.value == dd.largest_local_peak(tuned).value
+        mean = tuned.mean(0)
+        assert result.largest_rise(target) == pytest.approx(np.max(mean[1:] / mean[:-1]))
+
+
+def test_largest_local_peak_finds_interior_maxima():
+    draws = np.array([1.0, 1.1, 0.9])[:, None]
+    falling = draws * np.array([4.0, 3.0, 2.0, 1.0])
+    estimate = dd.largest_local_peak(falling)
+    # Never rises: the figure is the largest rise into a point, 3/4 at the first interior point.
+    assert estimate.value == pytest.approx(0.75) and estimate.low == estimate.high == pytest.approx(0.75)
+    peaked = draws * np.array([1.0, 3.0, 2.0, 1.0])
+    assert dd.largest_local_peak(peaked).value == pytest.approx(1.5)  # min(3/1, 3/2) at the peak
+    # A U (no interior maximum) passes; a rise at the right end alone is not a peak.
+    u = draws * np.array([3.0, 1.0, 2.0, 4.0])
+    assert dd.largest_local_peak(u).value == pytest.approx(0.5)  # min(2/1, 2/4) = 0.5
+    # The paired delta method: noisy draws around a flat curve give an interval around 1.
+    noisy = np.array([[1.0, 1.02, 1.0], [1.0, 0.98, 1.0], [1.0, 1.01, 1.0], [1.0, 0.99, 1.0]])
+    flat = dd.largest_local_peak(noisy)
+    assert flat.low < 1 < flat.high and "4 draws" in flat.method
+    with pytest.raises(ValueError, match="at least 3 points"):
+        dd.largest_local_peak(np.ones((3, 2)))
 
 
 def test_largest_ratio_of_means_is_the_paired_delta_method():

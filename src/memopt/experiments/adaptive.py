@@ -106,6 +106,12 @@ class Result:
         """The mean of x_t over the last ``tail`` steps (whole periods)."""
         return float(self.iterates[name][-self.config.tail:].mean())
 
+    def settling_step(self, name: str, tolerance: float = 0.01) -> int:
+        """The first step t from which x_t stays within ``tolerance`` of where it settles
+        (:meth:`settled_at`) until the end of the run."""
+        outside = np.flatnonzero(np.abs(self.iterates[name] - self.settled_at(name)) > tolerance)
+        return 1 if outside.size == 0 else int(outside[-1]) + 2  # x_t is iterates[t - 1]
+
     def regret_exponent(self, name: str) -> float:
         """The slope of ln R_t against ln t over the last two decades of t, at ends of periods
         (R_t grows like t^p: p = 1 is linear regret, p <= 1/2 the O(sqrt T) of the theorems)."""
@@ -170,7 +176,8 @@ def summary(result: Result) -> dict:
         "beta2": result.problem.adam_beta2(),
         "limit_at_plus_one": result.problem.regret_per_step_at(1.0),
         "methods": {
-            name: {"settled_at": result.settled_at(name), "average_regret": result.average_regret(name),
+            name: {"settled_at": result.settled_at(name), "settling_step": result.settling_step(name),
+                   "average_regret": result.average_regret(name),
                    "regret_exponent": result.regret_exponent(name)}
             for name in result.iterates
         },

@@ -6,7 +6,8 @@ the minimum-norm solution once the N features can interpolate the n training poi
 the test loss peaking at N = n and falling again beyond it. This module runs that experiment on
 the UCI digits bundled with scikit-learn (the book builds offline, so MNIST is out of reach):
 minimum-norm fits along a sweep over N for several independent feature draws, on clean labels
-and on 20% corrupted labels, ridge fits at a few penalties, and random ReLU features.
+and on 20% corrupted labels, ridge fits on a grid of penalties (tuned at every N on held-out
+validation digits, as in Nakkiran et al. 2021), and random ReLU features.
 
 Every draw computes its features once for the largest N; the N-feature model is the first N
 columns (nested features), so :func:`memopt.features.min_norm_path` and
@@ -71,8 +72,9 @@ class Config:
     grid_points: int = 25
     near_threshold: tuple[float, ...] = (0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0, 1.02, 1.05, 1.1, 1.15, 1.25, 1.4)
     label_noise: float = 0.2
-    #: Ridge penalties in kernel units: the penalty on ||A||^2 at N features is ridge * N.
-    ridges: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    #: Ridge penalties in kernel units: the penalty on ||A||^2 at N features is ridge * N. The
+    #: ridge is tuned among them at every N and draw by the validation loss.
+    ridges: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0, 3.0, 10.0)
     relu: bool = True
     #: Time the nested sweep against from-scratch SVDs on every k-th size of the first draw.
     timing_stride: int = 3
@@ -107,6 +109,38 @@ SCALES = {
 }
 
 
+def _paired_ratios(numerator, denominator, errors: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """R = mean(numerator) / mean(denominator), column by column over paired rows (draws), and
+    ``errors`` standard errors of R from the delta method with the pairs' covariance:
+    se(R) = sd(numerator - R denominator) / (sqrt(rows) |mean(denominator)|)."""
+    mean_num, mean_den = numerator.mean(axis=0), denominator.mean(axis=0)
+    ratio = mean_num / mean_den
+    residual = numerator - ratio * denominator
+    return ratio, errors * residual.std(axis=0, ddof=1) / np.sqrt(numerator.shape[0]) / np.abs(mean_den)
+
+
+def largest_local_peak(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
+    """Whether the mean curve of ``samples`` (draws x points, paired) has an interior local
+    maximum: max over interior j of min(m_j / m_{j-1}, m_j / m_{j+1}), m the mean over draws,
+    which exceeds 1 exactly when the curve rises into some point j and falls after it.
+
+    Each ratio gets ± ``errors`` standard errors from the paired delta method
+    (:func:`_paired_ratios`), and the interval is [max_j min(low_j-, low_j+),
+    max_j min(high_j-, high_j+)]: no interior local maximum when its upper end is at most 1,
+    one (at least) when its lower end exceeds 1."""
+    x = np.asarray(samples, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 3:
+        raise ValueError(f"need samples of shape (at least 2 {what}, at least 3 points), got {x.shape}")
+    rise, rise_error = _paired_ratios(x[:, 1:-1], x[:, :-2], errors)  # into j
+    fall, fall_error = _paired_ratios(x[:, 1:-1], x[:, 2:], errors)  # out of j
+    value = np.minimum(rise, fall)
+    low, high = np.minimum(rise - rise_error, fall - fall_error), np.minimum(rise + rise_error, fall + fall_error)
+    return claims.Estimate(
+        float(value.max()), float(low.max()), float(high.max()),
+        f"largest over interior N of min(rise into N, fall after N), ratios of means ± {errors:g} s.e. "
+        f"(delta method, paired) over {x.shape[0]} {what}")
+
+
 def largest_ratio_of_means(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
     """max over j of R_j = mean(x[:, j+1]) / mean(x[:, j]), the largest ratio between consecutive
     points of a mean curve (``samples``: draws x points, paired: draw r at both points).
@@ -120,10 +154,7 @@ def largest_ratio_of_means(samples, what: str = "draws", errors: float = 2.0) ->
     x = np.asarray(samples, dtype=float)
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
         raise ValueError(f"need samples of shape (at least 2 {what}, at least 2 points), got {x.shape}")
-    mean = x.mean(axis=0)
-    ratio = mean[1:] / mean[:-1]
-    residual = x[:, 1:] - ratio * x[:, :-1]
-    error = errors * residual.std(axis=0, ddof=1) / np.sqrt(x.shape[0]) / np.abs(mean[:-1])
+    ratio, error = _paired_ratios(x[:, 1:], x[:, :-1], errors)
     return claims.Estimate(
         float(ratio.max()), float((ratio - error).max()), float((ratio + error).max()),
         f"largest over consecutive N of the ratio of means ± {errors:g} s.e. "
@@ -238,53 +269,54 @@ class Result:
     def best_error_estimate(self, model: str = CLEAN) -> claims.Estimate:
         """Each draw's best test zero-one loss over N >= 2n divided by its best over N <= n/2:
         median and range over draws."""
-        error = self.models[model].test_error
-        ratios = error[:, self.sizes >= 2 * self.n].min(axis=1) / error[:, self.sizes <= self.n / 2].min(axis=1)
-        return claims.median_with_range(ratios, what="draws")
+        return claims.median_with_range(self.best_error_ratios(model), what="draws")
 
     def best_error_ratio(self, model: str = CLEAN) -> float:
         """min over N >= 2n of the mean test zero-one loss, divided by its min over N <= n/2."""
         error = self.models[model].mean("test_error")
         return float(error[self.sizes >= 2 * self.n].min() / error[self.sizes <= self.n / 2].min())
 
-    def chosen_ridge(self, target: str = CLEAN) -> float:
-        """The ridge with the lowest validation loss averaged over the sweep and the draws."""
-        scores = {r: float(self.ridge[target, r].mean("validation_loss").mean()) for r in self.config.ridges}
-        return min(scores, key=scores.get)
+    def ridge_choice(self, target: str = CLEAN) -> np.ndarray:
+        """The index into ``config.ridges`` of the ridge with the lowest validation loss, for
+        every draw and size (shape draws x sizes): the penalty tuned at each N."""
+        validation = np.stack([self.ridge[target, r].validation_loss for r in self.config.ridges])
+        return np.argmin(validation, axis=0)
 
-    def ridge_choices(self, target: str = CLEAN) -> list[float]:
-        """The ridge each draw would choose on its own (lowest validation loss over its sweep)."""
-        draws = self.config.draws
-        return [min(self.config.ridges, key=lambda r: float(self.ridge[target, r].validation_loss[d].mean()))
-                for d in range(draws)]
+    def tuned(self, target: str = CLEAN, metric: str = "test_loss") -> np.ndarray:
+        """``metric`` of the ridge fit tuned at each N and draw (:meth:`ridge_choice`)."""
+        values = np.stack([getattr(self.ridge[target, r], metric) for r in self.config.ridges])
+        return np.take_along_axis(values, self.ridge_choice(target)[None], axis=0)[0]
 
-    def ridge_flatness_estimate(self, target: str = CLEAN) -> claims.Estimate:
-        """:meth:`ridge_flatness` of each draw's own curve at the validation choice of ridge:
-        median and range over draws."""
-        loss = self.ridge[target, self.chosen_ridge(target)].test_loss
-        return claims.median_with_range(loss[:, self.window()].max(axis=1) / loss.min(axis=1), what="draws")
+    def ridge_choice_counts(self, target: str = CLEAN) -> dict[float, int]:
+        """How often each ridge was chosen, over draws and sizes."""
+        choice = self.ridge_choice(target)
+        return {r: int(np.sum(choice == i)) for i, r in enumerate(self.config.ridges)}
 
-    def largest_rise_estimate(self, target: str = CLEAN, ridge: float | None = None) -> claims.Estimate:
-        """:meth:`largest_rise` with its interval over the draws (:func:`largest_ratio_of_means`)."""
-        ridge = self.chosen_ridge(target) if ridge is None else ridge
-        curves = self.models[target] if ridge == 0 else self.ridge[target, ridge]
-        return largest_ratio_of_means(curves.test_loss, what="draws")
+    def curves_of(self, target: str, ridge: float | str) -> np.ndarray:
+        """Test squared losses (draws x sizes) of the minimum-norm fit (``ridge`` 0), of one
+        ridge, or of the tuned ridge (``"tuned"``)."""
+        if ridge == "tuned":
+            return self.tuned(target)
+        return self.models[target].test_loss if ridge == 0 else self.ridge[target, ridge].test_loss
 
-    def ridge_flatness(self, target: str = CLEAN, ridge: float | None = None) -> float:
-        """The largest mean test loss of a ridge fit over 0.8 n <= N <= 1.25 n, divided by its
-        minimum over the whole sweep (default: the validation choice of ridge)."""
-        ridge = self.chosen_ridge(target) if ridge is None else ridge
-        loss = self.ridge[target, ridge].mean("test_loss")
-        return float(loss[self.window()].max() / loss.min())
+    def local_peak_estimate(self, target: str = CLEAN, ridge: float | str = "tuned",
+                            metric: str = "test_loss") -> claims.Estimate:
+        """:func:`largest_local_peak` of the mean test loss (or another metric of the tuned
+        fit) over N: at most 1 when the mean curve has no interior local maximum."""
+        values = self.tuned(target, metric) if ridge == "tuned" else self.curves_of(target, ridge)
+        return largest_local_peak(values, what="draws")
 
-    def largest_rise(self, target: str = CLEAN, ridge: float | None = None) -> float:
-        """The largest ratio loss(N_{j+1}) / loss(N_j) of the mean test loss between consecutive
-        sizes of the sweep: at most 1 when the curve never rises (no peak anywhere). ``ridge``
-        None means the validation choice; 0 means the minimum-norm fit."""
-        ridge = self.chosen_ridge(target) if ridge is None else ridge
-        curves = self.models[target] if ridge == 0 else self.ridge[target, ridge]
-        loss = curves.mean("test_loss")
+    def largest_rise(self, target: str = CLEAN, ridge: float | str = "tuned") -> float:
+        """The largest ratio loss(N_{j+1}) / loss(N_j) of the mean test squared loss between
+        consecutive sizes: at most 1 when the curve never rises. ``ridge`` "tuned" is the ridge
+        tuned at each N, 0 the minimum-norm fit, a number that ridge."""
+        loss = self.curves_of(target, ridge).mean(axis=0)
         return float(np.max(loss[1:] / loss[:-1]))
+
+    def best_error_ratios(self, model: str = CLEAN) -> np.ndarray:
+        """Each draw's best test zero-one loss over N >= 2n divided by its best over N <= n/2."""
+        error = self.models[model].test_error
+        return error[:, self.sizes >= 2 * self.n].min(axis=1) / error[:, self.sizes <= self.n / 2].min(axis=1)
 
     def landmarks(self, model: str = CLEAN) -> dict[str, float]:
         """Mean test zero-one loss at the landmarks of the curve: its best below n/2, at N = n,
@@ -491,21 +523,23 @@ def _caption(result: Result) -> str:
 
 
 def plot_ridge(result: Result):
-    """Test squared loss of ridge fits against N, clean and noisy labels, beside the
-    minimum-norm fit; dashed: kernel ridge regression (N -> infinity) at each penalty."""
+    """Test squared loss of ridge fits against N, clean and noisy labels: the minimum-norm fit,
+    fixed penalties (one per decade of the grid, kernel ridge regression dashed) and the penalty
+    tuned at each N on the validation digits."""
     fig, axes = plotting.figure(ncols=2, panel=(5.5, 4.0))
+    decades = [r for r in result.config.ridges if np.isclose(np.log10(r), np.round(np.log10(r)))]
     for ax, target in zip(axes, (CLEAN, NOISY)):
-        chosen = result.chosen_ridge(target)
         curves = {"minimum norm (λ = 0)": result.models[target]}
         limits = {"minimum norm (λ = 0)": result.limits[target].test_loss}
-        for r in result.config.ridges:
-            label = f"λ = {r:g}" + (" (validation choice)" if r == chosen else "")
-            curves[label] = result.ridge[target, r]
-            limits[label] = result.limits[target, r].test_loss
+        for r in decades:
+            curves[f"λ = {r:g}"] = result.ridge[target, r]
+            limits[f"λ = {r:g}"] = result.limits[target, r].test_loss
         name = "clean labels" if target == CLEAN else f"{result.config.label_noise:.0%} label noise"
-        colours = ["black"] + plotting.palette(len(result.config.ridges))
+        colours = ["black"] + plotting.palette(len(decades))
         _sweep_panel(ax, result, curves, "test_loss", "test squared loss",
                      f"Ridge, {name} (axis cut at 10)", limits, colours)
+        plotting.mean_band(ax, result.sizes, result.tuned(target), label="λ tuned at each N (validation)",
+                           color="C3")
         ax.set_ylim(top=10.0)
         ax.plot([], [], ls="--", color="gray", label="N → ∞ (kernel ridge regression)")
         ax.legend(loc="upper right", fontsize=8)
@@ -568,8 +602,10 @@ def summary(result: Result) -> dict:
         for name in result.models
     }
     ridge = {
-        target: {"chosen": result.chosen_ridge(target), "flatness": result.ridge_flatness(target),
-                 "largest_rise": result.largest_rise(target),
+        target: {"choice_counts": {f"{r:g}": c for r, c in result.ridge_choice_counts(target).items()},
+                 "tuned_mean_test_loss": result.tuned(target).mean(axis=0).tolist(),
+                 "tuned_local_peak": result.local_peak_estimate(target).value,
+                 "tuned_largest_rise": result.largest_rise(target),
                  "mean_test_loss": {f"{r:g}": result.ridge[target, r].mean("test_loss").tolist()
                                     for r in result.config.ridges}}
         for target in (CLEAN, NOISY)

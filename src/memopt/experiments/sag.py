@@ -13,7 +13,9 @@ On the first two every method runs from x0 = 0 for the same budget of effective 
 Step sizes follow the papers: SAG 1/(16 L_max) (Theorem 1, generic table, centred
 initialisation) and 1/L_max (the practical variant: GLM table, first-pass normalisation),
 SAGA 1/(3 L_max), SVRG 1/(10 L_max) with snapshots every 2n steps, SGD 1, 0.1 and 0.01 over
-L_max and the lecture's decreasing schedule capped at 1/L_max, GD 1/L.
+L_max and the lecture's decreasing schedule capped at 1/L_max, GD 1/L. Besides, SGD with the
+decreasing step alpha_k = alpha0 / (1 + k / k0), alpha0 and k0 tuned on a grid for the lowest
+f - f* at the end of the same budget, on tuning runs whose seeds the compared runs do not use.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tqdm import tqdm
 from memopt import claims, plotting
 from memopt.backend import to_numpy
 from memopt.claims import relative_gap
-from memopt.experiments.sgd import max_of_means
+from memopt.experiments.sgd import max_of_means, ratio_of_means
 from memopt.optim import SAG, SAGA, SVRG, DecreasingStep, Trace, gradient_descent, run_batched
 from memopt.optim.stochastic import SGD, state_bytes
 from memopt.optim.trace import log_iterations
@@ -72,10 +74,25 @@ class Config:
     #: A run stops once all its R trajectories are this close to f* (float64's floor).
     stop_gap: float = 1e-13
     logs_per_pass: int = 2
+    #: The grid of the tuned decreasing step alpha_k = alpha0 / (1 + k / k0): alpha0 as
+    #: multiples of 1 / L_max, k0 in passes (k0 = passes * n steps).
+    #: alpha0 is at most 1 / L_max, the largest constant step too. (A first grid, alpha0 in
+    #: {1, 0.3, 0.1} and k0 in {0.1, 1, 10} passes, and a second, with alpha0 = 0.03 and k0 in
+    #: {0.03, 0.3, 3} added, each had its best point on its edge in k0; this one extends k0 down.)
+    tuned_steps: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03)
+    tuned_k0_passes: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+    #: Runs that score each grid point, with seeds tuning_seed, tuning_seed + 1, ... (the
+    #: compared runs use seeds 0, 1, ...).
+    tuning_runs: int = 4
+    tuning_seed: int = 1000
 
     def __post_init__(self):
         if min(self.runs, self.large_runs, self.theorem_runs_large) < 2:
             raise ValueError("need at least 2 runs per curve")
+        if not self.tuned_steps or not self.tuned_k0_passes or min(self.tuned_steps + self.tuned_k0_passes) <= 0:
+            raise ValueError("the tuning grid needs positive steps and k0")
+        if self.tuning_runs < 1 or self.tuning_seed < max(self.runs, self.large_runs):
+            raise ValueError("need at least 1 tuning run, with seeds apart from the compared runs'")
         if min(self.lecture_passes, self.large_passes, self.heterogeneous_passes) < 1:
             raise ValueError("pass budgets must be positive")
         if not self.sgd_steps or min(self.sgd_steps) <= 0:
@@ -91,6 +108,59 @@ SCALES = {
 SAG_THEORY, SAG_PRACTICAL = "SAG, α = 1/(16 L_max)", "SAG, α = 1/L_max"
 SAGA_LABEL, SVRG_LABEL = "SAGA, α = 1/(3 L_max)", "SVRG, α = 1/(10 L_max)"
 GD_LABEL, DECREASING_LABEL = "GD, α = 1/L_f", "SGD, α_k decreasing"
+TUNED_LABEL = "SGD, α_k = α0/(1 + k/k0), tuned"
+
+
+@dataclass(frozen=True)
+class InverseTimeStep:
+    """alpha_k = alpha0 / (1 + k / k0): constant for k << k0, then alpha0 k0 / k, the O(1/k)
+    step of SGD on strongly convex problems (the rate needs 2 mu alpha0 k0 > 1)."""
+
+    alpha0: float
+    k0: float
+
+    def __post_init__(self):
+        if not (self.alpha0 > 0 and self.k0 > 0):
+            raise ValueError(f"alpha0 and k0 must be > 0, got {self.alpha0}, {self.k0}")
+
+    def __call__(self, k: int) -> float:
+        return self.alpha0 / (1.0 + k / self.k0)
+
+    def describe(self) -> str:
+        return f"α_k = {self.alpha0:.3g} / (1 + k/{self.k0:g})"
+
+
+class ScheduledSGD(SGD):
+    """SGD with any schedule alpha(k) (:class:`memopt.optim.SGD` takes a number or one of the
+    lecture's schedules)."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The tuned decreasing step of one problem: the score of every grid point and the best."""
+
+    #: (alpha0 L_max, k0 in passes) -> mean f(x_K) - f* over the tuning runs at the budget K.
+    scores: dict
+    runs: int
+
+    @property
+    def best(self) -> tuple[float, float]:
+        return min(self.scores, key=self.scores.get)
+
+    @property
+    def runner_up(self) -> tuple[float, float]:
+        """The second-best grid point."""
+        return sorted(self.scores, key=self.scores.get)[1]
+
+    def on_edge(self, config: "Config") -> bool:
+        """Whether the best grid point lies on an edge of the grid that could be pushed further:
+        the smallest alpha0 or either end of k0 (alpha0 = 1 / L_max is the cap by design)."""
+        a, k0 = self.best
+        k0s = sorted(config.tuned_k0_passes)
+        return a == min(config.tuned_steps) or k0 in (k0s[0], k0s[-1])
 
 
 def sgd_label(multiple: float) -> str:
@@ -107,6 +177,7 @@ class ProblemRuns:
     x0: np.ndarray
     budget: int
     traces: dict[str, Trace] = field(default_factory=dict)
+    tuning: Tuning | None = None
 
     @property
     def f_star(self) -> float:
@@ -150,6 +221,40 @@ class ProblemRuns:
         lowest = np.min([self.traces[sgd_label(m)].suboptimality(self.f_star).min(axis=1)
                          for m in multiples], axis=0)
         return claims.median_with_range(lowest, what="runs")
+
+    def lowest_estimate(self, label: str) -> claims.Estimate:
+        """Each run's lowest f(x_k) - f* over the logged k within the budget: median and range."""
+        return claims.median_with_range(self.traces[label].suboptimality(self.f_star).min(axis=1), what="runs")
+
+    def doubling_exponent(self, label: str) -> claims.Estimate:
+        """The local exponent p of E f(x_k) - f* ~ k^-p over the last doubling of the budget,
+        p = log2(E gap(K/2) / E gap(K)): 1 for an O(1/k) rate, unbounded for a linear rate.
+        E is the mean over the runs; the interval is the ratio's (:func:`ratio_of_means`,
+        paired by run) carried through log2."""
+        trace = self.traces[label]
+        k = trace.iterations
+        half, end = int(np.argmin(np.abs(k - k[-1] / 2))), len(k) - 1
+        gaps = trace.suboptimality(self.f_star)
+        ratio = ratio_of_means(gaps[:, half], gaps[:, end], what="runs")
+
+        def log2(x):
+            return float(np.log2(x)) if x > 0 else -np.inf
+
+        return claims.Estimate(log2(ratio.value), log2(ratio.low), log2(ratio.high),
+                               f"log2 of a {ratio.method}")
+
+    def decades_ratio(self, label: str, start: float = 1e-2, middle: float = 1e-6,
+                      end: float = 1e-10) -> np.ndarray:
+        """Each run's passes from ``middle`` to ``end`` over its passes from ``start`` to
+        ``middle`` (four decades each at the defaults): about 1 for a linear rate (equal cost per
+        decade), 10^4 for an O(1/k) rate, 100 for O(1/k^2); inf for a run that never reaches
+        ``end``."""
+        first, second, third = (self.run_passes_to(label, g) for g in (start, middle, end))
+        return (third - second) / (second - first)
+
+    def decades_estimate(self, label: str) -> claims.Estimate:
+        """:meth:`decades_ratio` as median and range over the runs."""
+        return claims.median_with_range(self.decades_ratio(label), what="runs")
 
     def best_sgd_gap(self, multiples) -> float:
         """The lowest E f(x_k) - f* any constant-step SGD run reached within the budget."""
@@ -217,10 +322,30 @@ def _iterations_for(method, n: int, passes: int) -> int:
     return passes * n
 
 
+def tuned_method(problem: LogisticGLM, multiple: float, k0_passes: float) -> ScheduledSGD:
+    """SGD with alpha_k = (multiple / L_max) / (1 + k / (k0_passes n))."""
+    return ScheduledSGD(InverseTimeStep(multiple / problem.L_max, k0_passes * problem.n_samples))
+
+
+def tune_decreasing_step(problem: LogisticGLM, x0, f_star: float, passes: int, config: Config) -> Tuning:
+    """Score every (alpha0, k0) of the grid by the mean f(x_K) - f* of ``config.tuning_runs``
+    runs (seeds from ``config.tuning_seed``) at the end of the budget K = passes * n."""
+    iterations = passes * problem.n_samples
+    seeds = range(config.tuning_seed, config.tuning_seed + config.tuning_runs)
+    scores = {}
+    for multiple in config.tuned_steps:
+        for k0 in config.tuned_k0_passes:
+            trace = run_batched(problem, tuned_method(problem, multiple, k0), x0, iterations=iterations,
+                                seeds=seeds, log_at=np.array([0, iterations]))
+            scores[multiple, k0] = float(trace.suboptimality(f_star)[:, -1].mean())
+    return Tuning(scores, config.tuning_runs)
+
+
 def _compare(name: str, spec: ProblemSpec, passes: int, config: Config, runs_per_curve: int,
              theorem_runs: int, bar) -> ProblemRuns:
     problem = spec.build()
     runs = ProblemRuns(name, problem, problem.minimize(), np.zeros(problem.n_features), passes)
+    runs.tuning = tune_decreasing_step(problem, runs.x0, runs.f_star, passes, config)
     runs.traces[GD_LABEL] = gradient_descent(problem, runs.x0, 1 / problem.L, iterations=passes,
                                              log_at=np.arange(passes + 1))
     for label, method, count in _methods(problem, config, runs_per_curve, theorem_runs):
@@ -230,6 +355,12 @@ def _compare(name: str, spec: ProblemSpec, passes: int, config: Config, runs_per
             problem, method, runs.x0, iterations=iterations, seeds=range(count), label=label,
             log_at=_log_points(problem.n_samples, iterations, config.logs_per_pass), stop_below=stop)
         bar.update()
+    iterations = passes * problem.n_samples
+    runs.traces[TUNED_LABEL] = run_batched(
+        problem, tuned_method(problem, *runs.tuning.best), runs.x0, iterations=iterations,
+        seeds=range(runs_per_curve), label=TUNED_LABEL,
+        log_at=_log_points(problem.n_samples, iterations, config.logs_per_pass))
+    bar.update()
     return runs
 
 
@@ -274,7 +405,7 @@ def memory_table(problem: LogisticGLM, config: Config) -> list[dict]:
 
 def run(config: Config = Config(), progress: bool = False) -> Result:
     """All of the chapter's runs for ``config``."""
-    count = 2 * (len(config.sgd_steps) + 5) + 2  # progress: one tick a method and problem
+    count = 2 * (len(config.sgd_steps) + 6) + 2  # progress: one tick a method and problem
     with tqdm(total=count, desc="SAG chapter", disable=not progress) as bar:
         lecture = _compare("lecture", config.lecture, config.lecture_passes, config, config.runs,
                            config.runs, bar)
@@ -293,7 +424,7 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
 GAP_LABEL = "f(x_k) − f*  (mean over runs, 10–90% band)"
 STYLES = {  # label -> colour; SGD runs share a family of greys
     GD_LABEL: "black", SAG_THEORY: "C1", SAG_PRACTICAL: "C3", SAGA_LABEL: "C2", SVRG_LABEL: "C4",
-    DECREASING_LABEL: "C0",
+    DECREASING_LABEL: "C0", TUNED_LABEL: "C5",
 }
 
 
@@ -314,6 +445,28 @@ def plot_comparison(runs: ProblemRuns, title: str):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return plotting.axes_labels(ax, xlabel="effective passes (sample gradients / n)",
                                 ylabel=GAP_LABEL, title=title, logy=True).figure
+
+
+def plot_rates(result: Result):
+    """SAG at 1/L_max against the tuned decreasing-step SGD on log-log axes, where an O(k^-p)
+    rate is a straight line of slope -p and a linear rate plunges; a 1/k guide through the
+    tuned SGD's last point."""
+    fig, axes = plotting.figure(ncols=2, panel=(5.2, 4.0))
+    for ax, runs in zip(axes, (result.lecture, result.large)):
+        for label in (SAG_PRACTICAL, TUNED_LABEL):
+            trace = runs.traces[label]
+            gaps, passes = trace.suboptimality(runs.f_star), runs.passes(label)
+            keep = (passes > 0) & (gaps.mean(axis=0) > 0)
+            plotting.mean_band(ax, passes[keep], gaps[:, keep], label=label, color=STYLES[label])
+        passes = runs.passes(TUNED_LABEL)
+        end = runs.gap(TUNED_LABEL)[-1]
+        guide = passes[passes >= 1]
+        plotting.theory(ax, guide, end * passes[-1] / guide, label="∝ 1/k (O(1/k) rate)", color="gray")
+        ax.set_ylim(1e-14, None)
+        ax.legend(loc="lower left", fontsize=8)
+        plotting.axes_labels(ax, xlabel="effective passes (sample gradients / n)", ylabel=GAP_LABEL,
+                             title=f"{runs.name} problem, n = {runs.problem.n_samples}", logx=True, logy=True)
+    return fig
 
 
 def plot_sampling(runs: ProblemRuns):
@@ -343,6 +496,7 @@ def figures(result: Result) -> dict:
         "lecture": plot_comparison(result.lecture, "Lecture problem: m = 200, n = 10, μ = 1"),
         "large": plot_comparison(result.large, "Larger problem: 10⁴ samples, p = 100, μ = 10⁻³"),
         "sampling": plot_sampling(result.heterogeneous),
+        "rates": plot_rates(result),
     }
 
 
@@ -355,9 +509,17 @@ def summary(result: Result) -> dict:
             "passes_to_1e-10": {k: runs.passes_to(k, 1e-10) for k in runs.traces},
         }
 
+    def tuning_summary(runs: ProblemRuns) -> dict:
+        return {"scores": {f"alpha0 = {a:g}/L_max, k0 = {k:g} n": v for (a, k), v in runs.tuning.scores.items()},
+                "best": list(runs.tuning.best),
+                "doubling_exponent": runs.doubling_exponent(TUNED_LABEL).value,
+                "sag_decades_ratio": float(np.median(runs.decades_ratio(SAG_PRACTICAL)))}
+
     return {
-        "lecture": {**problem_summary(result.lecture), "sag_bound_ratio": result.lecture.bound_ratio()},
-        "large": {**problem_summary(result.large), "sag_bound_ratio": result.large.bound_ratio()},
+        "lecture": {**problem_summary(result.lecture), "sag_bound_ratio": result.lecture.bound_ratio(),
+                    "tuned_sgd": tuning_summary(result.lecture)},
+        "large": {**problem_summary(result.large), "sag_bound_ratio": result.large.bound_ratio(),
+                  "tuned_sgd": tuning_summary(result.large)},
         "heterogeneous": problem_summary(result.heterogeneous),
         "memory_bytes_per_run": result.memory,
         "sklearn_relative_gap": {
