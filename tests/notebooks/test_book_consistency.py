@@ -47,3 +47,11 @@ def test_configuration_keeps_the_paired_ipynb_out_of_sphinx():
     assert config["only_build_toc_files"] is True
     assert config["execute"]["execute_notebooks"] == "cache"
     assert config["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+
+
+def test_no_number_in_the_prose_is_typed():
+    """Every number a run produces reaches the prose from the run (printed or glued); figures
+    quoted from a paper and constants of the setup are listed in the chapter's front matter."""
+    typed = {md.relative_to(ROOT).as_posix(): numbers for md in book.notebook_sources(BOOK)
+             if (numbers := book.unproduced_prose_numbers(md))}
+    assert typed == {}, f"numbers in the prose that no cell produces: {typed}"
