@@ -417,6 +417,41 @@ def test_order_and_matching_estimates_are_statistics_over_the_tasks(small_result
     assert result.newton_steps_matching_estimate(t).value == pytest.approx(per_task.mean())
 
 
+def test_quadratic_regime_is_chosen_from_exact_arithmetic_and_fits_order_two(small_result):
+    result, config = small_result, small_result.config
+    tasks, alpha = result.main.tasks, result.main.newton.alpha
+    # The slowest direction's error by hand: (1 - alpha lambda_min^2)^(2^k) u_min <u_min, w*> in the Sigma norm.
+    values, vectors = np.linalg.eigh(tasks.gram)
+    root = np.linalg.cholesky(tasks.covariance)
+    for task in range(tasks.n_tasks):
+        u = vectors[task][:, 0]
+        size = abs(u @ tasks.weights[task]) * np.linalg.norm(u @ root) / np.linalg.norm(tasks.weights[task] @ root)
+        factor = (1 - alpha[task] * values[task, 0] ** 2) ** (2.0 ** np.arange(config.newton_steps + 1))
+        above = factor * size > 1e-150  # below, its square in the norm underflows
+        np.testing.assert_allclose(result.slowest_direction_errors[above, task], (factor * size)[above], rtol=1e-9)
+    dominance = result.dominance()
+    assert np.nanmax(np.abs(dominance[-1] - 1)) < 1e-6 or np.all(np.isnan(dominance[-1]))
+    regime = result.in_quadratic_regime()
+    np.testing.assert_array_equal(regime, np.abs(dominance - 1) <= config.dominance_tolerance)
+    orders = result.convergence_orders()
+    for task in range(tasks.n_tasks):
+        before, after = result.quadratic_pairs(task)
+        local_before, _ = result.local_pairs(task)
+        assert set(before.tolist()) <= set(local_before.tolist())  # a part of the local phase
+        assert np.all(after >= config.error_floor)
+        if before.size >= 2:
+            assert orders[task] == pytest.approx(np.polyfit(np.log(before), np.log(after), 1)[0])
+        else:
+            assert np.isnan(orders[task])
+    # Where one direction carries the error, r_{k+1} = C r_k^2 and the order is 2.
+    assert np.nanmin(orders) > 1.9 and np.nanmax(orders) < 2.1
+    earlier = result.local_phase_orders()
+    assert np.isfinite(earlier).sum() >= np.isfinite(orders).sum()
+    assert result.local_phase_order_estimate().value == pytest.approx(np.nanmean(earlier))
+    start = result.quadratic_regime_start()
+    assert np.all(start >= result.local_phase_start())
+
+
 def test_per_task_fits_of_the_matching_curve(small_result):
     matching, floor = small_result.main, small_result.config.error_floor
     slopes, r2s = matching.task_fits(floor)
@@ -500,6 +535,7 @@ def test_attention_is_trained_from_every_random_start(small_result):
         (lambda: experiment.Config(paper_gd_steps=10**6), ValueError, "paper_gd_steps"),
         (lambda: experiment.Config(error_floor=0.0), ValueError, "error_floor"),
         (lambda: experiment.Config(attention_restarts=1), ValueError, "attention_restarts"),
+        (lambda: experiment.Config(dominance_tolerance=1.0), ValueError, "dominance_tolerance"),
     ],
 )
 def test_bad_input_is_rejected(call, error, match):

@@ -3,6 +3,7 @@ direct solves (numpy.linalg), SciPy's minimiser, CG and finite differences, the 
 the Chebyshev iteration, the convergence theorems of GD and Nesterov's method, and the
 Big-Step-Little-Step schedule; bad input raises clearly."""
 
+import dataclasses
 import json
 import math
 
@@ -498,6 +499,58 @@ def test_cg_rounding_spread_is_the_worst_relative_range(result):
     assert fake.cg_rounding_spread("q") == pytest.approx(2 / 52)
 
 
+def test_bsls_count_is_the_schedule_product_times_the_big_steps(result):
+    """count = (N + 1) prod (T_i + 1) - 1 for the N big steps taken, on every run."""
+    for name in experiment.PROBLEMS:
+        for i in result.instances(name, "BSLS"):
+            for k in result.kappas(name, "BSLS", i):
+                count = result.runs[name, "BSLS", k, i].evaluations_to_tol
+                product = result.schedule_product(name, k, i)
+                assert product == math.prod(t + 1 for t in result.little_steps(name, k, i))
+                assert (count + 1) % product == 0
+                outer = result.outer_steps(name, k, i)
+                assert count == bsls_schedule(result.scales[name, k, i]).evaluations_at(outer)
+                top, bottom = result.scales[name, k, i][-1]
+                assert result.predicted_outer_steps(name, k, i) == nesterov_distance_steps(top / bottom, 1 / TINY.tol)
+                predicted = experiment.predicted_evaluations("BSLS", result.scales[name, k, i], TINY.tol)
+                assert predicted == (result.predicted_outer_steps(name, k, i) + 1) * product - 1
+
+
+def test_separated_kappas_and_the_product_exponent(result):
+    # two clusters of condition 2: scales (1, 1/2), (2/kappa, 1/kappa), so mu_1 / L_2 = kappa / 4;
+    # three: mu_1 / L_2 = mu_2 / L_3 = sqrt(kappa / 8)
+    assert result.separation_at("2 clusters", 100.0) == pytest.approx(25.0)
+    assert result.separation_at("3 clusters", 1000.0) == pytest.approx(math.sqrt(1000 / 8))
+    assert result.separated_kappas("2 clusters").tolist() == [100.0, 1000.0]
+    assert result.separated_kappas("3 clusters").tolist() == [1000.0]
+    assert np.all(np.isnan(result.product_exponents("3 clusters")))  # one kappa: no slope
+    for i in result.instances("2 clusters", "BSLS"):
+        counts = [result.runs["2 clusters", "BSLS", k, i].evaluations_to_tol for k in (100.0, 1000.0)]
+        predicted = [experiment.predicted_evaluations("BSLS", result.scales["2 clusters", k, i], TINY.tol)
+                     for k in (100.0, 1000.0)]
+        assert result.product_exponent("2 clusters", i) == pytest.approx(power_law_exponent(predicted, counts))
+    estimate = result.product_exponent_estimate("2 clusters")
+    assert estimate.value == pytest.approx(result.product_exponents("2 clusters").mean())
+    assert "over 3 instances" in estimate.method
+    ratios = result.product_ratios("2 clusters", 0)
+    assert ratios.shape == (2,) and np.all((ratios > 0) & (ratios <= 1))
+    for j, k in enumerate((100.0, 1000.0)):
+        outer, top = result.outer_steps("2 clusters", k, 0), result.predicted_outer_steps("2 clusters", k, 0)
+        product = result.schedule_product("2 clusters", k, 0)
+        assert ratios[j] == pytest.approx(((outer + 1) * product - 1) / ((top + 1) * product - 1))
+    largest = result.product_ratio_estimate("2 clusters")
+    assert largest.high == max(result.product_ratios("2 clusters", i).max() for i in range(3))
+    assert "range over 3 instances" in largest.method
+    # a count that is exactly the predicted product has exponent 1
+    fake = experiment.Result(TINY, runs=dict(result.runs), scales=dict(result.scales))
+    for k in (100.0, 1000.0):
+        scales = result.scales["2 clusters", k, 0]
+        run = fake.runs["2 clusters", "BSLS", k, 0]
+        exact = experiment.predicted_evaluations("BSLS", scales, TINY.tol)
+        fake.runs["2 clusters", "BSLS", k, 0] = dataclasses.replace(run, evaluations_to_tol=exact)
+    assert fake.product_exponent("2 clusters", 0) == pytest.approx(1.0)
+
+
 def test_growth_exponent_and_predictions():
     kappas = np.array([10.0, 100.0, 1000.0])
     assert power_law_exponent(kappas, 7 * kappas**0.37) == pytest.approx(0.37)
@@ -528,7 +581,7 @@ def test_experiment_figures_are_labelled_and_summary_is_json(result):
      ({"kappas": (5.0, 100.0, 1000.0), "curves_kappa": 100.0}, "cluster_condition"),
      ({"tol": 1.0}, "tol"), ({"curves_kappa": 7.0}, "curves_kappa"), ({"gd_max_kappa": 10.0}, "gd_max_kappa"),
      ({"instances": 2, "gd_instances": 3}, "gd_instances"), ({"gd_instances": 1}, "gd_instances"),
-     ({"rounding_perturbations": -1}, "rounding_perturbations")],
+     ({"rounding_perturbations": -1}, "rounding_perturbations"), ({"separation": 0.5}, "separation")],
 )
 def test_config_rejects_bad_settings(changes, match):
     with pytest.raises(ValueError, match=match):

@@ -20,6 +20,7 @@ training), so each is checked as a statistic over the tasks (or restarts) with i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from tqdm import tqdm
@@ -43,6 +44,7 @@ from memopt.optim.newton import (
     least_squares_gd,
     newton_error_theory,
     newton_residual_theory,
+    spectral_errors,
 )
 from memopt.problems.icl import ICLTasks, icl_tasks
 
@@ -67,6 +69,10 @@ class Config:
     error_floor: float = 1e-10
     #: Newton's local phase: from the first step with ||I - M_k S||_2 <= local_residual.
     local_residual: float = 0.5
+    #: Newton's quadratic regime, where the order of convergence is fitted: the steps at which
+    #: the slowest eigendirection of S alone gives the exact-arithmetic error to within this
+    #: relative tolerance (there r_{k+1} = C r_k^2 with one constant C).
+    dominance_tolerance: float = 0.1
     #: The paper's comparison at kappa = 100: ~21 Newton iterations against ~2000 GD steps.
     paper_newton_steps: int = 21
     paper_gd_steps: int = 2000
@@ -88,6 +94,8 @@ class Config:
             raise ValueError(f"alpha must be one of {ALPHA_RULES}, got {self.alpha!r}")
         if not 0 < self.error_floor < 1 or not 0 < self.local_residual < 1:
             raise ValueError("error_floor and local_residual must lie in (0, 1)")
+        if not 0 < self.dominance_tolerance < 1:
+            raise ValueError(f"dominance_tolerance must lie in (0, 1), got {self.dominance_tolerance}")
         if not 0 <= self.paper_newton_steps <= self.newton_steps:
             raise ValueError("paper_newton_steps must lie in [0, newton_steps]")
         if not 0 <= self.paper_gd_steps <= self.gd_iterations:
@@ -204,27 +212,85 @@ class Result:
         keep = (residuals[:-1] <= self.config.local_residual) & (errors[1:] >= self.config.error_floor)
         return errors[:-1][keep], errors[1:][keep]
 
+    @cached_property
+    def slowest_direction_errors(self) -> np.ndarray:
+        """The exact-arithmetic prediction error that the eigendirection of the smallest
+        eigenvalue of S carries alone, (1 - alpha lambda_min^2)^(2^k) |<u_min, w*>| ||u_min||_Sigma
+        / ||w*||_Sigma: shape (newton_steps + 1, tasks). As k grows it becomes the whole error."""
+        tasks, alpha = self.main.tasks, self.main.newton.alpha
+        powers = 2.0 ** np.arange(self.config.newton_steps + 1)
+
+        def slowest_only(values):
+            factors = (1 - alpha[:, None] * values**2)[None] ** powers[:, None, None]
+            factors[..., 1:] = 0.0  # numpy.linalg.eigh sorts the eigenvalues in ascending order
+            return factors
+
+        return spectral_errors(tasks.gram, tasks.weights, slowest_only, tasks.covariance)
+
+    def dominance(self) -> np.ndarray:
+        """The slowest eigendirection's error over the whole error, both in exact arithmetic,
+        shape (newton_steps + 1, tasks): 1 once that direction carries the error (NaN where the
+        exact error underflows to 0)."""
+        theory = self.main.newton_theory
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(theory > 0, self.slowest_direction_errors / theory, np.nan)
+
+    def in_quadratic_regime(self) -> np.ndarray:
+        """Per step and task: the slowest eigendirection gives the exact-arithmetic error to
+        within ``dominance_tolerance`` (shape (newton_steps + 1, tasks)). There each step squares
+        that direction's residual, so r_{k+1} = C r_k^2 with one constant C per task. Decided from
+        the eigen-decomposition of S, not from the measured errors that the order is fitted to."""
+        return np.abs(self.dominance() - 1) <= self.config.dominance_tolerance
+
+    def quadratic_pairs(self, task: int) -> tuple[np.ndarray, np.ndarray]:
+        """(r_k, r_{k+1}) over the part of one task's local phase (:meth:`local_pairs`) that is
+        in the quadratic regime (:meth:`in_quadratic_regime` at step k), r_{k+1} above the error
+        floor."""
+        errors = self.main.newton_errors[:, task]
+        residuals = self.main.newton.residual_norms[:, task]
+        keep = ((residuals[:-1] <= self.config.local_residual) & self.in_quadratic_regime()[:-1, task]
+                & (errors[1:] >= self.config.error_floor))
+        return errors[:-1][keep], errors[1:][keep]
+
+    def quadratic_regime_start(self) -> np.ndarray:
+        """Per task, the first step of the local phase in the quadratic regime (newton_steps + 1
+        if none)."""
+        regime = self.in_quadratic_regime() & (self.main.newton.residual_norms <= self.config.local_residual)
+        return np.where(regime.any(axis=0), regime.argmax(axis=0), regime.shape[0])
+
+    @staticmethod
+    def _orders(pairs) -> np.ndarray:
+        """The slope of ln r_{k+1} against ln r_k for each (r_k, r_{k+1}) set with >= 2 pairs."""
+        return np.array([np.polyfit(np.log(before), np.log(after), 1)[0] if before.size >= 2 else np.nan
+                         for before, after in pairs])
+
+    def convergence_orders(self) -> np.ndarray:
+        """Per task, the slope of ln r_{k+1} against ln r_k over its quadratic regime
+        (:meth:`quadratic_pairs`): the order of convergence (2 for quadratic); NaN for a task with
+        fewer than two such steps."""
+        return self._orders(self.quadratic_pairs(task) for task in range(self.main.tasks.n_tasks))
+
     def order_estimate(self) -> claims.Estimate:
         """The order of convergence (:meth:`convergence_orders`): mean over the tasks that have
         one, +- 2 standard errors."""
         orders = self.convergence_orders()
         return claims.mean_with_error(orders[np.isfinite(orders)], what="tasks")
 
-    def convergence_orders(self) -> np.ndarray:
-        """Per task, the slope of ln r_{k+1} against ln r_k over the local phase: the order of
-        convergence (2 for quadratic); NaN for a task with fewer than two such steps."""
-        orders = np.full(self.main.tasks.n_tasks, np.nan)
-        for task in range(orders.size):
-            before, after = self.local_pairs(task)
-            if before.size >= 2:
-                orders[task] = np.polyfit(np.log(before), np.log(after), 1)[0]
-        return orders
+    def local_phase_orders(self) -> np.ndarray:
+        """The earlier statistic: per task, the same slope fitted over the whole local phase
+        (:meth:`local_pairs`), entry steps included, where several eigendirections still share
+        the error."""
+        return self._orders(self.local_pairs(task) for task in range(self.main.tasks.n_tasks))
+
+    def local_phase_order_estimate(self) -> claims.Estimate:
+        orders = self.local_phase_orders()
+        return claims.mean_with_error(orders[np.isfinite(orders)], what="tasks")
 
     def squaring_constants(self) -> np.ndarray:
-        """Per task, max over its local phase of r_{k+1} / r_k^2 (the "constant" C)."""
+        """Per task, max over its quadratic regime of r_{k+1} / r_k^2 (the "constant" C)."""
         constants = []
         for task in range(self.main.tasks.n_tasks):
-            before, after = self.local_pairs(task)
+            before, after = self.quadratic_pairs(task)
             constants.append((after / before**2).max() if before.size else np.nan)
         return np.asarray(constants)
 
@@ -456,14 +522,12 @@ def plot_local_phase(result: Result):
     left.legend(loc="lower left")
     plotting.axes_labels(left, xlabel="Newton iterations k", ylabel=r"residual $\|I - M_k S\|_2$",
                          title="The residual is squared at every step", logy=True)
-    before, after = [], []
-    for task in range(main.tasks.n_tasks):
-        b, a = result.local_pairs(task)
-        before.append(b)
-        after.append(a)
-    before, after = np.concatenate(before), np.concatenate(after)
-    right.scatter(before, after, s=6, alpha=0.3, color="C0", label="local-phase steps, all tasks")
-    grid = np.geomspace(before.min(), before.max(), 50)
+    local = [np.concatenate(pairs) for pairs in zip(*(result.local_pairs(t) for t in range(main.tasks.n_tasks)))]
+    before, after = [np.concatenate(pairs) for pairs in
+                     zip(*(result.quadratic_pairs(t) for t in range(main.tasks.n_tasks)))]
+    right.scatter(*local, s=6, alpha=0.3, color="C7", label="local-phase steps, all tasks")
+    right.scatter(before, after, s=6, alpha=0.4, color="C0", label="of which in the quadratic regime (fitted)")
+    grid = np.geomspace(local[0].min(), local[0].max(), 50)
     constant = np.nanmedian(result.squaring_constants())
     plotting.theory(right, grid, constant * grid**2, label=rf"$r_{{k+1}} = C r_k^2$, median $C$ = {constant:.0f}")
     right.plot(grid, grid**2, color="black", lw=1, ls="-.", label=r"$r_{k+1} = r_k^2$")
@@ -519,6 +583,10 @@ def summary(result: Result) -> dict:
             for name, m in (("paper_spectrum", result.main), ("comparison_spectrum", result.comparison))}
     return {
         "median_convergence_order": float(np.nanmedian(result.convergence_orders())),
+        "tasks_with_an_order": int(np.isfinite(result.convergence_orders()).sum()),
+        "median_quadratic_regime_start": float(np.median(result.quadratic_regime_start())),
+        "local_phase_order_estimate": [result.local_phase_order_estimate().low,
+                                       result.local_phase_order_estimate().high],
         "median_local_phase_start": float(np.median(result.local_phase_start())),
         # None where the median task's GD does not reach Newton's error within its budget
         "median_gd_steps_matching_newton": [float(t) if np.isfinite(t) else None

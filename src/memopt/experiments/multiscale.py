@@ -38,7 +38,6 @@ from memopt.optim.first_order import (
     nesterov_distance_steps,
     plain_gradient_descent,
 )
-
 from memopt.problems.multiscale import ClusteredQuadratic, clustered_quadratic, logistic_pieces
 
 NAME = "multiscale"
@@ -86,6 +85,9 @@ class Config:
     max_evaluations: int = 2_000_000
     #: The kappa of the convergence curves and of the big-step/little-step picture.
     curves_kappa: float = 1e4
+    #: BSLS's count is compared with the product its schedule predicts where the scales are
+    #: separated: every mu_i / L_{i+1} at least this factor (:meth:`Result.separated_kappas`).
+    separation: float = 10.0
 
     def __post_init__(self):
         kappas = np.asarray(self.kappas, dtype=float)
@@ -109,6 +111,8 @@ class Config:
                              f"gd_instances={self.gd_instances}, instances={self.instances}")
         if self.rounding_perturbations < 0:
             raise ValueError("rounding_perturbations must be >= 0")
+        if not self.separation >= 1:
+            raise ValueError(f"separation must be >= 1, got {self.separation}")
 
 
 SCALES = {"book": Config(),
@@ -141,8 +145,10 @@ def runs_method(config: Config, problem_name: str, method: str, kappa: float, in
 def perturbed_quadratic(problem: ClusteredQuadratic, rng: np.random.Generator) -> ClusteredQuadratic:
     """The same quadratic with its basis and x* multiplied element by element by 1 +- 2^-52
     (random signs from ``rng``): what ``MEMOPT_PERTURB=ulp`` does, with a fresh draw each call."""
+    size = float(np.finfo(np.float64).eps)  # 2^-52, the size of memopt.perturb's perturbation
+
     def last_bit(array):
-        return array * (1.0 + (rng.integers(0, 2, size=array.shape) * 2.0 - 1.0) * float(np.finfo(np.float64).eps))  # 2^-52, as MEMOPT_PERTURB=ulp
+        return array * (1.0 + (rng.integers(0, 2, size=array.shape) * 2.0 - 1.0) * size)
     return ClusteredQuadratic(problem.eigenvalues, last_bit(problem.basis), last_bit(problem.minimizer),
                               problem.scales, problem.blocks)
 
@@ -291,6 +297,74 @@ class Result:
         scales depend on the data: the logistic pieces)."""
         return float(np.mean([self.predicted_exponent(problem, method, i)
                               for i in self.instances(problem, method)]))
+
+    # -- BSLS's count against the product its schedule predicts -----------------------------------
+    def separation_at(self, problem: str, kappa: float, instance: int = 0) -> float:
+        """min_i mu_i / L_{i+1}: how far apart the closest two adjacent scales are."""
+        scales = self.scales[problem, kappa, instance]
+        return min(bottom / next_top for (_, bottom), (next_top, _) in zip(scales[:-1], scales[1:]))
+
+    def separated_kappas(self, problem: str, instance: int = 0) -> np.ndarray:
+        """The kappas at which every adjacent pair of scales is at least ``config.separation``
+        apart: where the schedule's little steps repair one scale without moving the next."""
+        return np.array([k for k in self.kappas(problem, "BSLS", instance)
+                         if self.separation_at(problem, k, instance) >= self.config.separation])
+
+    def little_steps(self, problem: str, kappa: float, instance: int = 0) -> tuple[int, ...]:
+        """The schedule's T_i (:func:`~memopt.optim.first_order.default_little_steps`)."""
+        return bsls_schedule(self.scales[problem, kappa, instance]).little_steps
+
+    def predicted_outer_steps(self, problem: str, kappa: float, instance: int = 0) -> int:
+        """N*: the big steps Nesterov's theorem gives the outermost level at its own condition
+        number kappa_m, as if the little steps repaired every blow-up (independent of kappa
+        when kappa_m is)."""
+        top, bottom = self.scales[problem, kappa, instance][-1]
+        return nesterov_distance_steps(top / bottom, 1 / self.config.tol)
+
+    def schedule_product(self, problem: str, kappa: float, instance: int = 0) -> int:
+        """prod_{i<m} (T_i + 1): the evaluations of one call of the inner levels plus the big
+        step's own gradient, for the schedule's little steps T_i."""
+        return math.prod(t + 1 for t in bsls_schedule(self.scales[problem, kappa, instance]).little_steps)
+
+    def product_exponent(self, problem: str, instance: int = 0) -> float:
+        """The slope of ln(BSLS's count) against ln(the count its schedule predicts,
+        :func:`predicted_evaluations`) over :meth:`separated_kappas` on one instance: 1 when the
+        count grows as the predicted product of the inner levels' little steps. NaN when fewer
+        than two kappas are separated."""
+        kappas = self.separated_kappas(problem, instance)
+        if kappas.size < 2:
+            return float("nan")
+        counts = [self.runs[problem, "BSLS", k, instance].evaluations_to_tol for k in kappas]
+        predicted = [predicted_evaluations("BSLS", self.scales[problem, k, instance], self.config.tol)
+                     for k in kappas]
+        return power_law_exponent(predicted, counts)
+
+    def product_exponents(self, problem: str) -> np.ndarray:
+        return np.array([self.product_exponent(problem, i) for i in self.instances(problem, "BSLS")])
+
+    def product_exponent_estimate(self, problem: str) -> claims.Estimate:
+        """:meth:`product_exponent`: mean over the instances +- 2 standard errors."""
+        return claims.mean_with_error(self.product_exponents(problem), what="instances")
+
+    def product_ratios(self, problem: str, instance: int = 0) -> np.ndarray:
+        """BSLS's count over the count its schedule predicts (:func:`predicted_evaluations`, with
+        the N* big steps of Nesterov's theorem at the outer scale), at each of
+        :meth:`separated_kappas`: about (N + 1) / (N* + 1), at most 1 while the outer level needs
+        no more big steps than the theorem gives it."""
+        return np.array([self.runs[problem, "BSLS", k, instance].evaluations_to_tol
+                         / predicted_evaluations("BSLS", self.scales[problem, k, instance], self.config.tol)
+                         for k in self.separated_kappas(problem, instance)])
+
+    def product_ratio_estimate(self, problem: str) -> claims.Estimate:
+        """The largest :meth:`product_ratios` of each instance: median and range over the
+        instances (every separated kappa of every instance lies at or below the upper end)."""
+        return claims.median_with_range([self.product_ratios(problem, i).max()
+                                         for i in self.instances(problem, "BSLS")], what="instances")
+
+    def outer_steps(self, problem: str, kappa: float, instance: int = 0) -> int:
+        """The big steps BSLS took: its count is (outer + 1) * prod (T_i + 1) - 1 exactly."""
+        count = self.runs[problem, "BSLS", kappa, instance].evaluations_to_tol
+        return (count + 1) // self.schedule_product(problem, kappa, instance) - 1
 
     def cg_rounding_spread(self, problem: str) -> float:
         """The largest relative spread (max - min) / max of CG's count at the largest kappa
@@ -459,6 +533,15 @@ def summary(result: Result) -> dict:
                     "exponent_interval": [estimate.low, estimate.high],
                     "peak_floats_per_dimension": float(result.floats_per_dimension(name, method).max()),
                 }
+        exponents = result.product_exponents(name)
+        product = result.product_exponent_estimate(name) if np.all(np.isfinite(exponents)) else None
+        entry["bsls_largest_ratio_to_predicted"] = [float(result.product_ratios(name, i).max())
+                                                    for i in result.instances(name, "BSLS")
+                                                    if result.separated_kappas(name, i).size]
+        entry["bsls_product_exponent"] = {
+            "per_instance": [float(e) if np.isfinite(e) else None for e in exponents],
+            "interval": None if product is None else [product.low, product.high],
+            "kappas": result.separated_kappas(name).tolist()}
         if name in result.cg_perturbed:
             entry["cg_counts_at_largest_kappa_perturbed"] = result.cg_perturbed[name].tolist()
         out["problems"][name] = entry
