@@ -165,7 +165,9 @@ def cached_notebook(md: Path, cache_dir: Path = BUILD_CACHE):
 
 
 def chapter_title(md: Path) -> str:
-    for line in md.read_text().splitlines():
+    text = md.read_text()
+    front = NOTEBOOK_MARKER.match(text)
+    for line in text[front.end() if front else 0:].splitlines():  # past the front matter's comments
         if line.startswith("# "):
             return line[2:].strip()
     return md.stem
