@@ -38,12 +38,14 @@ book: $(INSTALLED)
 # drawn input moved by one unit in its last bit (MEMOPT_PERTURB=ulp): a stored output must
 # survive another machine's rounding, and this exposes the same fragility on any CPU without
 # touching the BLAS settings. The strict build then renders the checked outputs (seeded into the
-# execution cache) instead of executing the chapters again.
+# execution cache) instead of executing the chapters again, and a headless Chromium opens every
+# page of that site from file:// (tests/browser).
 test: $(INSTALLED)
-	$(BIN)/python -m pytest tests book $(NBVAL)
+	$(BIN)/python -m pytest tests book $(NBVAL) --ignore=tests/browser
 	MEMOPT_PERTURB=ulp $(BIN)/python -m pytest book $(NBVAL) -p no:cacheprovider
 	$(BIN)/python -m memopt.book seed-cache
 	$(JUPYTER_BOOK) build . -W -n --keep-going
+	$(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 notebooks: $(INSTALLED)
 	$(BIN)/python -m memopt.book execute

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 
-import numpy as np
-
-
-def machine(**extra) -> dict:
-    """Cores, load and versions at the time of the run (timings mean little without them)."""
-    return {"cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-            "python": platform.python_version(), "numpy": np.__version__, **extra}
+from memopt.machine import description as machine  # noqa: F401  (the benchmarks import it from here)
 
 
 def write(record: dict, path: Path) -> dict:

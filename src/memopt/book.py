@@ -301,7 +301,9 @@ def unproduced_prose_numbers(md: Path) -> list[str]:
         produced.append(cell.source)
         for output in cell.get("outputs", []):
             produced.append(output.get("text", ""))
-            produced += [v for v in output.get("data", {}).values() if isinstance(v, str)]
+            # text outputs only: an image's base64 holds runs of digits that are not numbers
+            produced += [v for mime, v in output.get("data", {}).items()
+                         if isinstance(v, str) and not mime.startswith("image/")]
     known = set(_TOKEN.findall("\n".join(produced).replace(",", "")))
     known |= {str(c) for c in notebook.metadata.get("prose_constants", [])}
     unexplained = []

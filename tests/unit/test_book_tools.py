@@ -166,3 +166,23 @@ def test_sync_carries_text_and_refuses_code(executed_book, tmp_path):
     md.write_text(md.read_text().replace("claims.at_most(1)", "claims.at_most(2)"))
     with pytest.raises(ValueError, match="its code changed"):
         book.sync([md])
+
+
+def test_prose_numbers_are_not_found_in_the_digits_of_an_image(tmp_path):
+    import base64
+
+    import nbformat
+
+    def chapter(outputs):
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_markdown_cell("We ran 512 runs."),
+                          nbformat.v4.new_code_cell("figure = plot()", outputs=outputs)]
+        md = tmp_path / "chapter.md"
+        nbformat.write(notebook, md.with_suffix(".ipynb"))
+        return md
+
+    png = base64.b64encode(b"\x00" * 40).decode() + "512"  # digits inside an image's base64
+    image = nbformat.v4.new_output("display_data", data={"image/png": png})
+    assert book.unproduced_prose_numbers(chapter([image])) == ["512"]
+    printed = nbformat.v4.new_output("stream", name="stdout", text="512 runs\n")
+    assert book.unproduced_prose_numbers(chapter([image, printed])) == []

@@ -3,6 +3,7 @@ experiment, against independent references: numpy.linalg.pinv / solve, scikit-le
 and Ridge, Monte Carlo limits of the feature maps, and direct recomputation."""
 
 import json
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -476,3 +477,70 @@ def test_cli_runs_the_experiment(tmp_path, monkeypatch):
     assert cli.main(args) == 0
     assert {p.name for p in tmp_path.iterdir()} == {
         "summary.json", "double_descent.png", "ridge.png", "reuse.png", "relu.png"}
+
+
+# -- the chapter's sweep ---------------------------------------------------------------------------
+def test_a_fit_is_the_same_whatever_the_draw_it_is_a_prefix_of():
+    """Nested features: the first N features of a wider draw give the fit of a draw of N (to
+    rounding of the matrix product), and the ridge grid beside a fit is the fits of its
+    penalties."""
+    from memopt import sweep
+
+    base = sweep.RandomFeaturesFit(width=30, n_train=40, n_validation=20, n_test=100, seed=1,
+                                   label_noise=0.2, ridges=(0.1, 1.0))
+    alone, prefix = dd.fit_width(base), dd.fit_width(replace(base, draw_width=90))
+    for name in dd.METRICS:
+        assert prefix[name] == pytest.approx(alone[name], rel=1e-10)
+        np.testing.assert_allclose(prefix[f"ridges_{name}"], alone[f"ridges_{name}"], rtol=1e-10)
+    for i, ridge in enumerate(base.ridges):
+        single = dd.fit_width(replace(base, ridge=ridge, ridges=()))
+        assert single["method"] == "ridge" and np.isnan(single["condition"])
+        for name in dd.METRICS:
+            assert single[name] == pytest.approx(alone[f"ridges_{name}"][i], rel=1e-12)
+    assert alone["method"] == "qr prefix" and alone["condition"] >= 1
+
+
+def test_the_result_is_the_sweeps_table_and_a_cached_sweep_resumes(tmp_path, result):
+    from memopt import sweep
+    from memopt.cache import ResultCache
+
+    cache = ResultCache(tmp_path)
+    first = dd.run(TINY, cache=cache)
+    assert first.cells == TINY.draws * len(TINY.sizes) * 3
+    stored = len(list((tmp_path / sweep.cell_of(dd.NAME).cache_name).iterdir()))
+    assert stored == first.cells
+    again = dd.run(TINY, cache=cache)  # every cell from the cache, none computed
+    for model in first.models:
+        for name in dd.METRICS:
+            np.testing.assert_array_equal(getattr(again.models[model], name), getattr(first.models[model], name))
+            np.testing.assert_array_equal(getattr(result.models[model], name), getattr(first.models[model], name))
+    for key in first.ridge:
+        np.testing.assert_array_equal(again.ridge[key].validation_loss, first.ridge[key].validation_loss)
+    # the table's row for one cell is that cell
+    cell = sweep.cell_of(dd.NAME)
+    config = replace(dd.fit_base(TINY), seed=1, label_noise=TINY.label_noise, width=TINY.sizes[3])
+    row = sweep.compute_cell(cell, config)
+    assert row["test_loss"] == first.models[dd.NOISY].test_loss[1, 3]
+    assert row["ridges_validation_loss"][1] == first.ridge[dd.NOISY, TINY.ridges[1]].validation_loss[1, 3]
+
+
+def test_a_table_missing_cells_is_a_clear_error(tmp_path):
+    from memopt import sweep
+    from memopt.cache import ResultCache
+
+    table = sweep.run_sweep(sweep.cell_of(dd.NAME), {"seed": [0], "label_noise": [0.0, 0.2], "width": [2, 5]},
+                            base=dd.fit_base(TINY), cache=ResultCache(tmp_path)).table
+    with pytest.raises(ValueError, match="lacks cells"):
+        dd.from_tables(TINY, table)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"features": "gelu"}, "features must be 'fourier' or 'relu'"), ({"ridges": (0.1, 0.0)}, "ridges must be > 0"),
+    ({"ridges": (-1.0,)}, "ridges must be finite"), ({"draw_width": -1}, "draw_width"), ({"width": 0}, "width"),
+    ({"n_test": -1}, "n_test >= 0"),
+])
+def test_a_fit_rejects_bad_settings(changes, match):
+    from memopt import sweep
+
+    with pytest.raises(ValueError, match=match):
+        sweep.RandomFeaturesFit(**changes)

@@ -83,10 +83,10 @@ def pinned(name: str, env: dict[str, str]) -> list[Version]:
 
 
 def project_requirements() -> list[Requirement]:
-    """pyproject.toml's `dependencies` and its `book` and `test` extras: what make installs."""
+    """pyproject.toml's `dependencies` and its `book`, `test` and `sweep` extras: what make installs."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     extras = project["optional-dependencies"]
-    return [Requirement(r) for r in project["dependencies"] + extras["book"] + extras["test"]]
+    return [Requirement(r) for r in project["dependencies"] + extras["book"] + extras["test"] + extras["sweep"]]
 
 
 def conda_pins() -> dict[str, tuple[str, str]]:
@@ -182,7 +182,7 @@ def test_environment_yml_matches_lock():
 
 
 def test_environment_yml_lists_the_direct_dependencies():
-    """environment.yml lists exactly pyproject.toml's dependencies and book and test extras."""
+    """environment.yml lists exactly pyproject.toml's dependencies and book, test and sweep extras."""
     listed = set(conda_pins())
     required = {canonicalize_name(r.name) for r in project_requirements()}
     assert listed == required, (

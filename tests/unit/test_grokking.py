@@ -180,6 +180,7 @@ TINY = grokking.Config(
     transformer=grokking.TransformerRun(modulus=7, width=16, heads=2, steps=30, linear_evaluations=6),
     mlp=grokking.MLPRun(modulus=11, width=24, steps=30, linear_evaluations=6),
     mlp_seeds=(0, 1), phase_fractions=(0.2, 0.6), phase_weight_decays=(0.0, 1.0), phase_steps=20,
+    init_scales=(3.0,), init_steps=20,
 )
 
 
@@ -190,11 +191,12 @@ def result():
 
 def test_the_run_covers_every_setting(result):
     assert len(result.mlp) == 2 and len(result.phase) == 4 and len(result.contrast) == 2
-    assert result.phase_grid().shape == (2, 2)
+    assert result.phase_grid().shape == result.phase_grid("t_val").shape == (2, 2)
     assert {r.run.seed for r in result.mlp} == {0, 1}
-    assert [(r.run.weight_decay, r.run.train_fraction) for r in result.phase] == [
+    assert list(zip(result.phase.weight_decay, result.phase.train_fraction)) == [
         (0.0, 0.2), (0.0, 0.6), (1.0, 0.2), (1.0, 0.6)]
     assert [(r.run.train_fraction, r.run.seed) for r in result.contrast] == [(0.1, 0), (0.1, 1)]
+    assert [(r.run.init_scale, r.run.seed, r.run.steps) for r in result.init] == [(3.0, 0, 20), (3.0, 1, 20)]
     assert result.transformer.batch_size == min(512, result.transformer.n_train // 2)
     assert result.mlp[0].batch_size == result.mlp[0].n_train  # full batch
     assert result.mlp[0].history.array("steps")[-1] == TINY.mlp.steps
@@ -215,9 +217,7 @@ def test_mlp_computes_in_float64_and_the_transformer_in_float32(monkeypatch):
 
 
 def test_runs_that_differ_only_in_their_evaluations_are_trained_once(monkeypatch):
-    config = replace(TINY, phase_fractions=(0.1, 0.5), phase_weight_decays=(0.0, 5.0),
-                     phase_steps=TINY.mlp.steps)
-    # phase (0.1, wd 5, seed 0) is the contrast run of seed 0; phase (0.5, wd 5) the MLP run of seed 0
+    config = replace(TINY, contrast_fraction=0.2, mlp=replace(TINY.mlp, train_fraction=0.5))
     trained = []
     real = grokking.train_run
 
@@ -226,11 +226,13 @@ def test_runs_that_differ_only_in_their_evaluations_are_trained_once(monkeypatch
         return real(run, **options)
 
     monkeypatch.setattr(grokking, "train_run", counting)
-    result = grokking.run(config)
+    monkeypatch.setattr(grokking, "phase_sweep", lambda *args, **kwargs: None)
+    grokking.run(config)
     assert len(trained) == 1 + 2 + 2 + 2 == len({r.trained_as() for r in trained})
-    assert result.phase[2] is result.contrast[0] and result.phase[3] is result.mlp[0]
-    # the reused record is the densely evaluated one; its end is the phase diagram's cell
-    assert len(result.phase[3].history.steps) > 2
+    config = replace(config, contrast_fraction=0.1, init_scales=(1.0,), init_steps=config.mlp.steps)
+    trained.clear()
+    result = grokking.run(config)  # the initialisation runs at scale 1 are the MLP runs
+    assert len(trained) == 1 + 2 + 2 and result.init[0] is result.mlp[0]
     assert (grokking.MLPRun(linear_evaluations=3).trained_as()
             == grokking.MLPRun(dense_evaluations=9).trained_as())
 
@@ -268,13 +270,23 @@ def test_grokking_times_and_ratios_by_hand():
 
 
 def test_phase_contrasts_by_hand(result):
-    config = TINY
-    fake = grokking.Result(config, result.transformer, [], [])
+    import pandas as pd
+
+    fake = grokking.Result(TINY, result.transformer, [])
     finals = [0.1, 0.995, 0.2, 0.3]  # wd 0: one stays below 50%, one reaches 99%; wd 1: neither
-    fake.phase = [grokking.RunRecord(r, history_of([1], [acc], [1]), 1, 1, 1)
-                  for r, acc in zip(config.phase_runs(), finals)]
+    fake.phase = pd.DataFrame({"weight_decay": [0.0, 0.0, 1.0, 1.0], "train_fraction": [0.2, 0.6] * 2,
+                               "final_validation_accuracy": finals})
     np.testing.assert_array_equal(fake.phase_grid(), [[0.1, 0.995], [0.2, 0.3]])
     assert fake.phase_contrasts() == [0.0]
+
+
+def test_the_phase_sweep_is_the_runs_it_stands_for(result):
+    """Each cell of the sweep is the first seed's MLP run at that fraction and weight decay."""
+    row = result.phase.iloc[-1]
+    run = replace(TINY.phase_base(), weight_decay=row.weight_decay, train_fraction=row.train_fraction)
+    alone = grokking.train_run(run).summary()
+    assert alone["final_validation_accuracy"] == row.final_validation_accuracy
+    assert alone["t_train"] == row.t_train
 
 
 def test_figures_are_labelled_and_summary_is_json(result):
@@ -286,7 +298,7 @@ def test_figures_are_labelled_and_summary_is_json(result):
     summary = grokking.summary(result)
     json.dumps(summary)
     assert set(summary) == {"transformer", "mlp", "mlp_medians", "mlp_estimates", "contrast",
-                            "final_validation_estimates", "phase_diagram"}
+                            "final_validation_estimates", "phase_diagram", "initialisation"}
     assert set(summary["final_validation_estimates"]) == {"0.1", "0.5"}
 
 
@@ -330,4 +342,30 @@ def test_cli_runs_grokking_with_a_cache(tmp_path, monkeypatch):
     args = ["run", "grokking", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     assert cli.main(args) == 0
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
-        "summary.json", "transformer.png", "mlp.png", "phase_diagram.png"}
+        "summary.json", "transformer.png", "mlp.png", "initialisation.png", "phase_diagram.png"}
+
+
+def test_scaled_initial_weights_scale_the_initial_norm_exactly():
+    """Omnigrok's alpha: every initial weight times alpha, so the norm at step 0 times alpha."""
+    plain = grokking.train_run(replace(TINY.mlp, steps=1, linear_evaluations=1))
+    scaled = grokking.train_run(replace(TINY.mlp, steps=1, linear_evaluations=1, init_scale=3.0))
+    assert scaled.history.parameter_norm[0] == pytest.approx(3 * plain.history.parameter_norm[0], rel=1e-12)
+    with pytest.raises(ValueError, match="init_scale must be positive"):
+        grokking.MLPRun(init_scale=0.0)
+    with pytest.raises(ValueError, match="init_scales must be positive"):
+        replace(TINY, init_scales=(-1.0,))
+
+
+def test_estimates_at_a_scale_that_was_not_run_are_refused(result):
+    assert set(result.mlp_estimates(3.0)) == set(result.mlp_estimates())
+    with pytest.raises(KeyError, match="no MLP runs at init_scale 7"):
+        result.mlp_estimates(7.0)
+
+
+def test_norm_growth_by_hand():
+    history = grokking.History(steps=[0, 5, 9], train_accuracy=[0.0, 1.0, 1.0],
+                               validation_accuracy=[0.0, 0.2, 1.0], parameter_norm=[4.0, 6.0, 3.0],
+                               train_loss=[1.0, 0.1, 0.1], validation_loss=[1.0, 0.9, 0.1])
+    record = grokking.RunRecord(TINY.mlp, history, 10, 10, 10)
+    assert (record.t_train, record.t_val) == (5, 9)
+    assert record.norm_ratio() == pytest.approx(0.5) and record.norm_growth() == pytest.approx(0.75)

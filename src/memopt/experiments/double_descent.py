@@ -9,23 +9,31 @@ minimum-norm fits along a sweep over N for several independent feature draws, on
 and on 20% corrupted labels, ridge fits on a grid of penalties (tuned at every N on held-out
 validation digits, as in Nakkiran et al. 2021), and random ReLU features.
 
-Every draw computes its features once for the largest N; the N-feature model is the first N
-columns (nested features), so :func:`memopt.features.min_norm_path` and
-:func:`memopt.features.ridge_path` update one factorization along the sweep. The N -> infinity
+The fits are the cells of a :mod:`memopt.sweep` grid, draw x label noise x width (and draw x
+width for the ReLU features): :func:`fit_width` fits one width of one draw, solved for that
+width alone, and :func:`run` runs the grid (in this process or on a Dask client) and gathers
+the table into the chapter's curves (:func:`from_tables`). Every draw is made once for the
+largest N and the N-feature model is its first N columns (nested features), so a process
+computes a draw's features once for all its widths. The nested sweeps of
+:func:`memopt.features.min_norm_path` and :func:`memopt.features.ridge_path`, which update one
+factorization along N, are timed against from-scratch solves on one draw. The N -> infinity
 limits (kernel interpolation and kernel ridge regression with the kernel the features sample)
 are computed exactly and drawn as the theory beside the measurements.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
-from tqdm import tqdm
 
 from memopt import claims, plotting
 from memopt.backend import single_blas_thread
+from memopt.cache import ResultCache
 from memopt.features import (
     RandomFourierFeatures,
     RandomReLUFeatures,
@@ -210,6 +218,8 @@ class Result:
     #: Which solver served each size of the nested sweeps, counted over all draws.
     methods: dict[str, int] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    #: How many cells (one fit of one width, draw and label noise) the sweep computed.
+    cells: int = 0
 
     # -- the sweep --------------------------------------------------------------------------
     @property
@@ -349,22 +359,98 @@ def zero_one_loss(prediction, labels) -> float:
     return float(np.mean(np.argmax(prediction, axis=1) != labels))
 
 
-def _evaluate(fits, draw, j, features, data):
-    """Fill column j of the curves of every fit ``(curves, coef, train_targets)`` of the first
-    N features. The fits' coefficients are stacked, so each part's features are multiplied
+#: What one fit of a sweep returns (:func:`fit_width`): the metrics of its main fit, how its
+#: minimum-norm solution was computed and the condition estimate of its triangular factor,
+#: and each metric of the ridge fits of its ``ridges`` (tuples, one value per penalty).
+FIT_COLUMNS = (*METRICS, "condition", "method", *(f"ridges_{m}" for m in METRICS))
+
+
+def fit_base(config: Config):
+    """The :class:`memopt.sweep.RandomFeaturesFit` the chapter's sweep varies: ``config``'s
+    data and bandwidth, its ridge grid beside every fit, and one draw of the largest width."""
+    from memopt.sweep import RandomFeaturesFit  # noqa: PLC0415  (sweep imports this module)
+
+    return RandomFeaturesFit(width=config.n_train, n_train=config.n_train, n_validation=config.n_validation,
+                             n_test=config.n_test or 0, data_seed=config.data_seed, sigma=config.sigma,
+                             ridges=config.ridges, draw_width=max(config.sizes))
+
+
+def fourier_grid(config: Config) -> dict[str, list]:
+    """The cells of the chapter's random Fourier features: draw x label noise x width (the
+    width varies fastest, so one process meets each draw's widths one after another)."""
+    return {"seed": list(range(config.draws)), "label_noise": list(dict.fromkeys([0.0, config.label_noise])),
+            "width": list(config.sizes)}
+
+
+def relu_grid(config: Config) -> dict[str, list]:
+    """The cells of the random ReLU features (clean labels, minimum norm only): draw x width."""
+    return {"seed": list(range(config.draws)), "width": list(config.sizes)}
+
+
+@lru_cache(maxsize=4)
+def _split(n_train: int, n_validation: int, n_test: int, data_seed: int, label_noise: float) -> DigitsSplit:
+    data = digits_split(n_train, n_test or None, n_validation, seed=data_seed)
+    return data.with_label_noise(label_noise) if label_noise else data
+
+
+def _feature_map(kind: str, data: DigitsSplit, width: int, sigma: float, seed: int):
+    if kind == RELU:
+        return RandomReLUFeatures(data.input_dim, width, seed=seed, center=data.x_train.mean(axis=0))
+    return RandomFourierFeatures(data.input_dim, width, sigma, seed=seed)
+
+
+@lru_cache(maxsize=1)
+def _drawn(kind: str, seed: int, width: int, sigma: float, split: tuple) -> dict[str, np.ndarray]:
+    """The features of every image for one draw: the cells of a sweep over widths share it (a
+    process keeps the last draw, the widths of a draw come one after another)."""
+    data = _split(*split, 0.0)
+    features = _features(_feature_map(kind, data, width, sigma, seed), data)
+    for array in features.values():
+        array.setflags(write=False)
+    return features
+
+
+def _metrics(coefs, features, data) -> list[dict[str, float]]:
+    """The metrics of each fit in ``coefs`` (coefficients on the same features, fitted to
+    ``data.y_train``). The coefficients are stacked, so each part's features are multiplied
     once for all of them."""
-    widths = [coef.shape[1] for _, coef, _ in fits]
-    stacked = np.hstack([coef for _, coef, _ in fits])
-    size = stacked.shape[0]
-    predictions = {part: np.split(features[part][:, :size] @ stacked, np.cumsum(widths)[:-1], axis=1)
-                   for part in ("train", "validation", "test")}
-    for i, (curves, coef, train_targets) in enumerate(fits):
-        train_fit, test_fit = predictions["train"][i], predictions["test"][i]
-        curves.train_loss[draw, j] = np.sum((train_fit - train_targets) ** 2) / np.sum(train_targets**2)
-        curves.test_loss[draw, j] = squared_loss(test_fit, data.y_test)
-        curves.test_error[draw, j] = zero_one_loss(test_fit, data.labels_test)
-        curves.validation_loss[draw, j] = squared_loss(predictions["validation"][i], data.y_validation)
-        curves.norm[draw, j] = np.linalg.norm(coef)
+    stacked = np.hstack(coefs)
+    cuts = np.cumsum([c.shape[1] for c in coefs])[:-1]
+    predictions = {part: np.split(features[part] @ stacked, cuts, axis=1) for part in features}
+    y = data.y_train
+    return [{"test_loss": squared_loss(test, data.y_test),
+             "test_error": zero_one_loss(test, data.labels_test),
+             "train_loss": float(np.sum((train - y) ** 2) / np.sum(y ** 2)),
+             "norm": float(np.linalg.norm(coef)),
+             "validation_loss": squared_loss(validation, data.y_validation) if len(validation) else np.nan}
+            for coef, train, validation, test in zip(coefs, predictions["train"], predictions["validation"],
+                                                      predictions["test"])]
+
+
+def fit_width(fit) -> dict:
+    """One cell of the chapter's sweep (a :class:`memopt.sweep.RandomFeaturesFit`): the fits of
+    the first ``fit.width`` features of draw ``fit.seed``, solved for that width alone, and
+    their metrics (:data:`FIT_COLUMNS`). The minimum-norm fit is
+    :func:`memopt.features.min_norm_path` at one size (QR, seminormal equations past
+    N = n, SVD where the factor is too ill-conditioned); the ridge fits are
+    :func:`memopt.features.ridge_path` at one size (one kernel matrix, a Cholesky
+    factorization per penalty)."""
+    split = (fit.n_train, fit.n_validation, fit.n_test, fit.data_seed)
+    data = _split(*split, fit.label_noise)
+    drawn = _drawn(fit.features, fit.seed, max(fit.width, fit.draw_width), fit.sigma, split)
+    features = {part: array[:, :fit.width] for part, array in drawn.items()}
+    train, y = features["train"], data.y_train
+    if fit.ridge == 0:
+        path = min_norm_path(train, y, [fit.width])
+        coefs, method, condition = [path.coefficients[0]], path.methods[0], float(path.conditions[0])
+    else:
+        coefs = [ridge_path(train, y, [fit.width], [fit.ridge], per_feature=True)[0][0]]
+        method, condition = "ridge", float("nan")
+    if fit.ridges:
+        coefs += list(ridge_path(train, y, [fit.width], fit.ridges, per_feature=True)[0])
+    main, *ridges = _metrics(coefs, features, data)
+    return {**main, "condition": condition, "method": method,
+            **{f"ridges_{m}": tuple(r[m] for r in ridges) for m in METRICS}}
 
 
 def _features(feature_map, data):
@@ -403,63 +489,84 @@ def _time_reuse(phi, targets, sizes, ridges) -> dict[str, float]:
     return timing
 
 
+def run(config: Config = Config(), progress: bool = False, client=None, cache=None) -> Result:
+    """All of the chapter's fits for ``config``: the sweep of :func:`fit_width` cells over
+    :func:`fourier_grid` (and :func:`relu_grid`) by :func:`memopt.sweep.run_sweep`, on
+    ``client`` (a ``dask.distributed.Client``) or in this process, each cell on one BLAS
+    thread, gathered by :func:`from_tables`. ``cache`` (a :class:`memopt.cache.ResultCache`)
+    keeps the cells, so that an interrupted run resumes; by default they are computed afresh."""
+    from memopt import sweep  # noqa: PLC0415  (sweep imports this module)
+
+    cell = sweep.cell_of(NAME)
+    base = fit_base(config)
+    try:
+        with contextlib.ExitStack() as stack:
+            if cache is None:
+                cache = ResultCache(stack.enter_context(tempfile.TemporaryDirectory(prefix="memopt-dd-")))
+            fourier = sweep.run_sweep(cell, fourier_grid(config), base=base, client=client, cache=cache,
+                                      progress=progress).table
+            relu = None
+            if config.relu:
+                relu = sweep.run_sweep(cell, relu_grid(config), base=replace(base, features=RELU, ridges=()),
+                                       client=client, cache=cache, progress=progress).table
+        with single_blas_thread():
+            return from_tables(config, fourier, relu)
+    finally:
+        _drawn.cache_clear()  # a draw of the largest width is large; keep no copy once done
 
 
-def run(config: Config = Config(), progress: bool = False) -> Result:
-    """All of the chapter's fits for ``config`` (on one BLAS thread, see :func:`memopt.backend.single_blas_thread`)."""
-    with single_blas_thread():
-        return _run(config, progress)
+def _rows(table, config: Config, **where):
+    """The rows of ``table`` matching ``where``, one per (draw, size), draws slowest."""
+    mask = np.ones(len(table), dtype=bool)
+    for key, value in where.items():
+        mask &= table[key].to_numpy() == value
+    rows = table[mask].sort_values(["seed", "width"], kind="stable")
+    if list(rows["width"]) != list(config.sizes) * config.draws or len(set(rows["seed"])) != config.draws:
+        raise ValueError(f"the sweep's table lacks cells of {where or 'the grid'} for this configuration")
+    return rows
 
 
-def _run(config: Config, progress: bool) -> Result:
+def _curves(rows, config: Config, prefix: str = "") -> Curves:
+    shape = (config.draws, len(config.sizes))
+    return Curves(*(np.asarray(rows[prefix + m].to_numpy(), dtype=float).reshape(shape) for m in METRICS))
+
+
+def from_tables(config: Config, fourier, relu=None) -> Result:
+    """The chapter's :class:`Result` from the sweep's tables (one row per cell, see
+    :func:`fourier_grid` and :func:`relu_grid`), with the N -> infinity limits and, on draw 0,
+    the timing of the nested sweep against from-scratch solves."""
     data = digits_split(config.n_train, config.n_test, config.n_validation, seed=config.data_seed)
     noisy = data.with_label_noise(config.label_noise)
     sizes = np.array(config.sizes)
-    largest, k = int(sizes[-1]), data.y_train.shape[1]
-    # Clean and noisy targets share the features, so one factorization serves both.
-    targets = np.hstack([data.y_train, noisy.y_train])
     result = Result(config, data, noisy, sizes)
-    models = [CLEAN, NOISY] + ([RELU] if config.relu else [])
-    result.models = {m: Curves.empty(config.draws, len(sizes)) for m in models}
-    result.ridge = {(t, r): Curves.empty(config.draws, len(sizes)) for t in (CLEAN, NOISY) for r in config.ridges}
-    result.conditions = np.full((config.draws, len(sizes)), np.nan)
+    shape = (config.draws, len(sizes))
+    for target, noise in ((CLEAN, 0.0), (NOISY, config.label_noise)):
+        rows = _rows(fourier, config, label_noise=noise)
+        result.models[target] = _curves(rows, config)
+        per_ridge = {m: np.array(rows[f"ridges_{m}"].tolist(), dtype=float).reshape(*shape, len(config.ridges))
+                     for m in METRICS}
+        for i, r in enumerate(config.ridges):
+            result.ridge[target, r] = Curves(*(per_ridge[m][..., i] for m in METRICS))
+        if target == CLEAN:  # the features, hence the factor and its solver, are the noisy fits' too
+            result.conditions = rows["condition"].to_numpy(dtype=float).reshape(shape)
+            for method in rows["method"]:
+                result.methods[method] = result.methods.get(method, 0) + 1
+    if relu is not None:
+        result.models[RELU] = _curves(_rows(relu, config), config)
+    result.cells = len(fourier) + (0 if relu is None else len(relu))
 
-    for draw in tqdm(range(config.draws), desc="feature draws", disable=not progress):
-        fourier = RandomFourierFeatures(data.input_dim, largest, config.sigma, seed=draw)
-        features = _features(fourier, data)
-        path = min_norm_path(features["train"], targets, sizes)
-        result.conditions[draw] = path.conditions
-        for method in path.methods:
-            result.methods[method] = result.methods.get(method, 0) + 1
-        for j, coef in enumerate(path.coefficients):
-            _evaluate([(result.models[CLEAN], coef[:, :k], data.y_train),
-                       (result.models[NOISY], coef[:, k:], noisy.y_train)], draw, j, features, data)
-        for j, coefs in enumerate(ridge_path(features["train"], targets, sizes, config.ridges, per_feature=True)):
-            fits = []
-            for coef, r in zip(coefs, config.ridges):
-                fits += [(result.ridge[CLEAN, r], coef[:, :k], data.y_train),
-                         (result.ridge[NOISY, r], coef[:, k:], noisy.y_train)]
-            _evaluate(fits, draw, j, features, data)
-        if draw == 0:
-            result.timing = _time_reuse(features["train"], targets, tuple(sizes[::config.timing_stride]),
-                                        config.ridges)
-        del features
-        if config.relu:
-            relu = RandomReLUFeatures(data.input_dim, largest, seed=draw, center=data.x_train.mean(axis=0))
-            features = _features(relu, data)
-            for j, coef in enumerate(min_norm_path(features["train"], data.y_train, sizes).coefficients):
-                _evaluate([(result.models[RELU], coef, data.y_train)], draw, j, features, data)
-            del features
-
-    fourier = RandomFourierFeatures(data.input_dim, 1, config.sigma)
-    result.limits[CLEAN] = _limit(fourier, data, data.y_train)
-    result.limits[NOISY] = _limit(fourier, noisy, noisy.y_train)
+    features = _features(RandomFourierFeatures(data.input_dim, int(sizes[-1]), config.sigma, seed=0), data)
+    targets = np.hstack([data.y_train, noisy.y_train])
+    result.timing = _time_reuse(features["train"], targets, tuple(sizes[::config.timing_stride]), config.ridges)
+    fourier_map = RandomFourierFeatures(data.input_dim, 1, config.sigma)
+    result.limits[CLEAN] = _limit(fourier_map, data, data.y_train)
+    result.limits[NOISY] = _limit(fourier_map, noisy, noisy.y_train)
     for r in config.ridges:
-        result.limits[CLEAN, r] = _limit(fourier, data, data.y_train, r)
-        result.limits[NOISY, r] = _limit(fourier, noisy, noisy.y_train, r)
-    if config.relu:
-        relu = RandomReLUFeatures(data.input_dim, 1, center=data.x_train.mean(axis=0))
-        result.limits[RELU] = _limit(relu, data, data.y_train)
+        result.limits[CLEAN, r] = _limit(fourier_map, data, data.y_train, r)
+        result.limits[NOISY, r] = _limit(fourier_map, noisy, noisy.y_train, r)
+    if relu is not None:
+        relu_map = RandomReLUFeatures(data.input_dim, 1, center=data.x_train.mean(axis=0))
+        result.limits[RELU] = _limit(relu_map, data, data.y_train)
     return result
 
 
@@ -486,7 +593,7 @@ def _sweep_panel(ax, result, curves_by_label, metric, ylabel, title, limits=None
 def plot_double_descent(result: Result):
     """Test zero-one and squared loss, training loss, coefficient norm and conditioning against
     N, for clean and for noisy labels; dashed: the N -> infinity kernel limits."""
-    fig, axes = plotting.figure(ncols=3, nrows=2, panel=(4.6, 3.5))
+    fig, axes = plotting.figure(ncols=3, nrows=2, panel=(3.3, 2.8))
     noise = f"{result.config.label_noise:.0%} label noise"
     curves = {"clean labels": result.models[CLEAN], noise: result.models[NOISY]}
     lim = {"clean labels": result.limits[CLEAN], noise: result.limits[NOISY]}
@@ -548,7 +655,7 @@ def plot_ridge(result: Result):
 
 def plot_relu(result: Result):
     """Random ReLU against random Fourier features (clean labels): test losses and norm."""
-    fig, axes = plotting.figure(ncols=3, panel=(4.6, 3.6))
+    fig, axes = plotting.figure(ncols=3, panel=(3.3, 3.0))
     curves = {"random Fourier features": result.models[CLEAN], "random ReLU features": result.models[RELU]}
     lim = {"random Fourier features": result.limits[CLEAN], "random ReLU features": result.limits[RELU]}
     _sweep_panel(axes[0], result, curves, "test_error", "test zero-one loss", "Test error",

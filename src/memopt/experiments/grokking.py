@@ -26,6 +26,7 @@ that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -126,6 +127,13 @@ class MLPRun(Run):
     width: int = 500
     warmup: int = 0
     dtype: str = "float64"
+    #: the initial weights times this (Omnigrok's alpha)
+    init_scale: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.init_scale > 0:
+            raise ValueError(f"init_scale must be positive, got {self.init_scale}")
 
     def batch_size(self, n_train: int) -> int:
         return n_train
@@ -136,8 +144,9 @@ class Config:
     """Everything the chapter runs. The book's MLP runs are Gromov's p = 97 network and
     optimiser with 20% of the table for training, weight decay 5 and 300 full-batch steps,
     on three seeds, evaluated at every step up to 20 and every 10 steps after; the runs at
-    ``contrast_fraction`` repeat them on a tenth of the table, and the phase diagram adds the
-    same two fractions without weight decay (first seed). The transformer keeps the paper's
+    ``contrast_fraction`` repeat them on a tenth of the table, and the phase diagram is a sweep
+    (:mod:`memopt.sweep`) of the first seed's run over training fractions x weight decays. The
+    transformer keeps the paper's
     table (p = 97, half of it for training), model and optimiser for 400 steps, which cover
     its memorisation only (evaluated every 50 steps)."""
 
@@ -148,9 +157,13 @@ class Config:
     mlp_seeds: tuple[int, ...] = (0, 1, 2)
     #: a training fraction at which the MLP (at its weight decay and budget) should not generalise
     contrast_fraction: float = 0.1
-    phase_fractions: tuple[float, ...] = (0.1, 0.2)
-    phase_weight_decays: tuple[float, ...] = (0.0, 5.0)
+    phase_fractions: tuple[float, ...] = (0.1, 0.2, 0.3)
+    phase_weight_decays: tuple[float, ...] = (0.0, 1.0, 5.0)
     phase_steps: int = 300
+    #: Omnigrok's sweep of the initialisation: the MLP runs again with its initial weights
+    #: times each of these (on the same seeds) for ``init_steps`` steps
+    init_scales: tuple[float, ...] = (3.0,)
+    init_steps: int = 500
     #: 0: no checkpoints; otherwise every run checkpoints to the result cache this often
     checkpoint_every: int = 0
 
@@ -162,8 +175,10 @@ class Config:
         if not 0 < self.contrast_fraction < self.mlp.train_fraction:
             raise ValueError(f"contrast_fraction must lie in (0, {self.mlp.train_fraction:g}) "
                              f"(below the MLP's training fraction), got {self.contrast_fraction}")
-        if self.phase_steps < 1 or self.checkpoint_every < 0:
-            raise ValueError("need phase_steps >= 1 and checkpoint_every >= 0")
+        if self.phase_steps < 1 or self.init_steps < 1 or self.checkpoint_every < 0:
+            raise ValueError("need phase_steps >= 1, init_steps >= 1 and checkpoint_every >= 0")
+        if not all(scale > 0 for scale in self.init_scales):
+            raise ValueError(f"init_scales must be positive, got {self.init_scales}")
 
     def mlp_runs(self) -> list[MLPRun]:
         """The runs of the claims: the MLP on each seed."""
@@ -175,24 +190,38 @@ class Config:
                         evaluations_per_decade=0, linear_evaluations=1)
                 for run in self.mlp_runs()]
 
-    def phase_runs(self) -> list[MLPRun]:
-        """The phase diagram's runs (the MLP's first seed), weight decay by weight decay;
-        only the end is evaluated."""
-        return [replace(self.mlp, seed=self.mlp_seeds[0], train_fraction=f, weight_decay=wd,
-                        steps=self.phase_steps, dense_evaluations=0, evaluations_per_decade=0,
-                        linear_evaluations=1)
-                for wd in self.phase_weight_decays for f in self.phase_fractions]
+    def init_runs(self) -> list[MLPRun]:
+        """The MLP runs with scaled initial weights, scale by scale, seed by seed."""
+        return [replace(run, init_scale=scale, steps=self.init_steps)
+                for scale in self.init_scales for run in self.mlp_runs()]
 
+    def phase_grid(self) -> dict[str, tuple]:
+        """The phase diagram's grid, a sweep of :meth:`phase_base` (weight decay by weight decay)."""
+        return {"weight_decay": self.phase_weight_decays, "train_fraction": self.phase_fractions}
+
+    def phase_base(self) -> MLPRun:
+        """The run every cell of the phase diagram varies: the MLP's first seed, for
+        ``phase_steps`` steps, evaluated half as often as the claims' runs (every 20 steps in
+        the book)."""
+        return replace(self.mlp, seed=self.mlp_seeds[0], steps=self.phase_steps, dense_evaluations=0,
+                       linear_evaluations=max(1, self.mlp.linear_evaluations // 2))
+
+
+#: Power et al.'s Fig. 1: division x/y mod 97 with half of the table, their model, optimiser
+#: and budget of 1e5 steps (about 1.5 h of CPU); its stored record is ``PAPER_RECORD``.
+PAPER_TRANSFORMER = TransformerRun(operation="x/y")
 
 SCALES = {
     "book": Config(),
     "paper": Config(
-        transformer=TransformerRun(),
+        transformer=PAPER_TRANSFORMER,
         mlp=MLPRun(train_fraction=0.2, weight_decay=5.0, steps=2000, dense_evaluations=20),
         mlp_seeds=(0, 1, 2, 3, 4),
         phase_fractions=tuple(round(f, 2) for f in np.linspace(0.1, 0.9, 17)),
         phase_weight_decays=(0.0, 5.0, 15.0, 20.0),
         phase_steps=2000,
+        init_scales=(2.0, 3.0, 5.0),
+        init_steps=2000,
         checkpoint_every=500,
     ),
 }
@@ -230,6 +259,10 @@ class RunRecord:
         return (self.history.at_step("parameter_norm", self.t_val)
                 / self.history.at_step("parameter_norm", self.t_train))
 
+    def norm_growth(self) -> float:
+        """||theta|| at t_val over the initial ||theta|| (nan if t_val was never reached)."""
+        return self.history.at_step("parameter_norm", self.t_val) / self.history.parameter_norm[0]
+
     def final_validation_accuracy(self) -> float:
         return self.history.final("validation_accuracy")
 
@@ -241,6 +274,7 @@ class RunRecord:
             "t_train": self.t_train, "t_val": self.t_val,
             "validation_at_t_train": self.validation_at_t_train(),
             "delay_ratio": self.delay_ratio(), "norm_ratio": self.norm_ratio(),
+            "norm_growth": self.norm_growth(),
         }
 
     def summary(self) -> dict:
@@ -259,9 +293,11 @@ def evaluation_steps(run) -> np.ndarray:
 
 
 def train_run(run: TransformerRun | MLPRun, *, progress: bool = False, cache: ResultCache | None = None,
-              checkpoint_every: int = 0, device: str | None = None, callback=None) -> RunRecord:
+              checkpoint_every: int = 0, device: str | None = None, callback=None,
+              eval_steps=None) -> RunRecord:
     """Train one network as ``run`` says; with ``checkpoint_every`` > 0, checkpoint into
-    ``cache`` (default: the result cache) and resume from it."""
+    ``cache`` (default: the result cache) and resume from it. ``eval_steps`` replaces the
+    run's evaluation grid."""
     device = resolve_device(device)
     task = modular_task(run.modulus, run.operation)
     train_rows, validation_rows = task.split(run.train_fraction, run.seed)
@@ -273,7 +309,7 @@ def train_run(run: TransformerRun | MLPRun, *, progress: bool = False, cache: Re
     else:
         inputs = task.pairs()
         network = QuadraticMLP(task.modulus, run.width, seed=run.seed, dtype=np.dtype(run.dtype),
-                               device=device)
+                               device=device, init_scale=run.init_scale)
     data = Dataset(inputs[train_rows], task.c[train_rows], inputs[validation_rows], task.c[validation_rows])
     optimizer = AdamW(lr=run.lr, betas=run.betas, eps=run.eps, weight_decay=run.weight_decay,
                       warmup=run.warmup)
@@ -286,7 +322,8 @@ def train_run(run: TransformerRun | MLPRun, *, progress: bool = False, cache: Re
              f"wd={run.weight_decay:g} seed={run.seed}")
     with single_blas_thread():  # small products: extra BLAS threads cost more than they save
         history = train(network, optimizer, data, steps=run.steps, batch_size=batch, seed=run.seed,
-                        eval_steps=evaluation_steps(run), checkpoints=checkpoints, progress=progress,
+                        eval_steps=evaluation_steps(run) if eval_steps is None else eval_steps,
+                        checkpoints=checkpoints, progress=progress,
                         description=label, callback=callback)
     return RunRecord(run, history, data.n_train, len(validation_rows), batch)
 
@@ -296,13 +333,16 @@ class Result:
     config: Config
     transformer: RunRecord
     mlp: list[RunRecord] = field(default_factory=list)
-    phase: list[RunRecord] = field(default_factory=list)
+    #: the phase diagram's sweep: one row per (weight decay, training fraction) with the
+    #: columns of :data:`memopt.sweep.GROKKING_COLUMNS`
+    phase: Any = None
     contrast: list[RunRecord] = field(default_factory=list)
+    init: list[RunRecord] = field(default_factory=list)
 
-    def phase_grid(self) -> np.ndarray:
-        """Final validation accuracy, shape (weight decays, fractions)."""
-        acc = [r.final_validation_accuracy() for r in self.phase]
-        return np.array(acc).reshape(len(self.config.phase_weight_decays), len(self.config.phase_fractions))
+    def phase_grid(self, column: str = "final_validation_accuracy") -> np.ndarray:
+        """``column`` of the phase diagram's sweep, shape (weight decays, fractions)."""
+        shape = (len(self.config.phase_weight_decays), len(self.config.phase_fractions))
+        return self.phase[column].to_numpy(dtype=np.float64).reshape(shape)
 
     def phase_contrasts(self) -> list[float]:
         """The weight decays at which some training fraction stays below 50% validation
@@ -316,9 +356,14 @@ class Result:
         per_seed = [record.claim_quantities() for record in self.mlp]
         return {name: float(np.median([q[name] for q in per_seed])) for name in per_seed[0]}
 
-    def mlp_estimates(self) -> dict[str, claims.Estimate | float]:
-        """The claims' quantities as the median over the MLP seeds with their range."""
-        per_seed = [record.claim_quantities() for record in self.mlp]
+    def mlp_estimates(self, init_scale: float = 1.0) -> dict[str, claims.Estimate | float]:
+        """The claims' quantities as the median over the MLP seeds with their range, for the
+        runs whose initial weights were scaled by ``init_scale``."""
+        records = self.mlp if init_scale == 1.0 else [r for r in self.init if r.run.init_scale == init_scale]
+        if not records:
+            raise KeyError(f"no MLP runs at init_scale {init_scale}; run: 1, "
+                           f"{', '.join(f'{a:g}' for a in self.config.init_scales)}")
+        per_seed = [record.claim_quantities() for record in records]
         return {name: over_seeds([q[name] for q in per_seed]) for name in per_seed[0]}
 
     def final_validation_estimates(self) -> dict[float, claims.Estimate | float]:
@@ -341,18 +386,36 @@ def _plain(estimate) -> dict | float:
     return vars(estimate) if isinstance(estimate, claims.Estimate) else estimate
 
 
-def run(config: Config = Config(), progress: bool = False, cache: ResultCache | None = None) -> Result:
+def phase_sweep(config: Config, *, client=None, cache: ResultCache | None = None, progress: bool = False):
+    """The phase diagram's cells as a table (:func:`memopt.sweep.run_sweep`), on the Dask
+    ``client`` if one is given; computed afresh unless a ``cache`` is given (then a sweep that
+    was stopped resumes from it)."""
+    import tempfile  # noqa: PLC0415
+
+    from memopt import sweep  # noqa: PLC0415
+
+    cell = sweep.cell_of(NAME)
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = ResultCache(scratch) if cache is None else cache
+        return sweep.run_sweep(cell, config.phase_grid(), base=config.phase_base(), client=client,
+                               cache=cache, progress=progress).table
+
+
+def run(config: Config = Config(), progress: bool = False, cache: ResultCache | None = None,
+        client=None) -> Result:
     """All of the chapter's runs for ``config``; runs that differ only in their evaluations
-    are trained once (the one listed first, with its evaluation grid, stands for the others)."""
+    are trained once (the one listed first, with its evaluation grid, stands for the others).
+    The phase diagram's sweep runs on the Dask ``client`` if one is given."""
     options = {"cache": cache, "checkpoint_every": config.checkpoint_every}
-    groups = [[config.transformer], config.mlp_runs(), config.contrast_runs(), config.phase_runs()]
+    groups = [[config.transformer], config.mlp_runs(), config.contrast_runs(), config.init_runs()]
     unique: dict[Run, Run] = {}
     for r in (r for group in groups for r in group):
         unique.setdefault(r.trained_as(), r)
     trained = {key: train_run(r, progress=progress, **options)
                for key, r in tqdm(unique.items(), desc="grokking runs", disable=not progress)}
-    transformer, mlp, contrast, phase = ([trained[r.trained_as()] for r in group] for group in groups)
-    return Result(config, transformer[0], mlp, phase, contrast)
+    transformer, mlp, contrast, init = ([trained[r.trained_as()] for r in group] for group in groups)
+    phase = phase_sweep(config, client=client, cache=cache, progress=progress)
+    return Result(config, transformer[0], mlp, phase, contrast, init)
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -379,10 +442,11 @@ def _curves(axes, records: list[RunRecord], modulus: int):
     plotting.mean_band(norm_ax, x, stack("parameter_norm"), label="‖θ‖₂", color="C2")
     t_train = np.median([r.t_train for r in records])
     t_val = np.median([r.t_val for r in records])
-    for ax in axes:
+    for ax in axes:  # the first panel's legend names the lines
         for t, style, text in ((t_train, ":", "training"), (t_val, "-.", "validation")):
             if np.isfinite(t):
-                ax.axvline(t, color="gray", ls=style, lw=1, label=f"{text} reaches 99% (step {t:.0f})")
+                ax.axvline(t, color="gray", ls=style, lw=1,
+                           label=f"{text} reaches 99% (step {t:.0f})" if ax is acc_ax else None)
     acc_ax.legend(loc="center left")
     loss_ax.legend(loc="lower left")
     plotting.axes_labels(acc_ax, xlabel=STEP_LABEL, ylabel="accuracy (%)", logx=logx)
@@ -407,7 +471,7 @@ def _loss_name(record: RunRecord) -> str:
 
 
 def plot_transformer(result: Result):
-    fig, axes = plotting.figure(ncols=3, panel=(4.6, 3.6))
+    fig, axes = plotting.figure(ncols=3, panel=(3.3, 3.0))
     record = result.transformer
     steps = _curves(axes, [record], record.run.modulus)
     plotting.theory(axes[2], steps, decay_alone(record, steps),
@@ -420,7 +484,7 @@ def plot_transformer(result: Result):
 
 
 def plot_mlp(result: Result):
-    fig, axes = plotting.figure(ncols=3, panel=(4.6, 3.6))
+    fig, axes = plotting.figure(ncols=3, panel=(3.3, 3.0))
     _curves(axes, result.mlp, result.config.mlp.modulus)
     axes[2].legend(loc="upper left")
     run = result.config.mlp
@@ -429,29 +493,76 @@ def plot_mlp(result: Result):
     return fig
 
 
+def plot_initialisation(result: Result):
+    """Validation accuracy and parameter norm of the MLP from its standard initialisation and
+    from each scaled one (mean and band over the seeds), with the median t_train and t_val."""
+    fig, (acc_ax, norm_ax) = plotting.figure(ncols=2, panel=(5.0, 3.6))
+    groups = [(1.0, result.mlp)] + [(a, [r for r in result.init if r.run.init_scale == a])
+                                    for a in result.config.init_scales]
+    for (scale, records), colour in zip(groups, plotting.palette(len(groups))):
+        steps = records[0].history.array("steps")
+        for ax, name, factor in ((acc_ax, "validation_accuracy", 100), (norm_ax, "parameter_norm", 1)):
+            runs = np.stack([factor * r.history.array(name) for r in records])
+            plotting.mean_band(ax, steps, runs, label=f"initial weights × {scale:g}", color=colour)
+            for t, style in ((np.median([r.t_train for r in records]), ":"),
+                             (np.median([r.t_val for r in records]), "-.")):
+                if np.isfinite(t):
+                    ax.axvline(t, color=colour, ls=style, lw=1)
+    acc_ax.legend(loc="center right")
+    norm_ax.legend(loc="upper right")
+    plotting.axes_labels(acc_ax, xlabel=STEP_LABEL, ylabel="validation accuracy (%)")
+    plotting.axes_labels(norm_ax, xlabel=STEP_LABEL, ylabel="parameter norm ‖θ‖₂")
+    run = result.config.mlp
+    fig.suptitle(f"Quadratic MLP on {run.operation} mod {run.modulus}, weight decay {run.weight_decay:g}, "
+                 f"{len(result.mlp)} seeds: standard and scaled initial weights\n"
+                 "(dotted: median t_train, dash-dotted: median t_val)")
+    return fig
+
+
+def plot_record(stored: dict):
+    """A stored run's accuracy, loss and parameter norm against steps (log axis)."""
+    record = RunRecord(run_of(stored), history_of(stored), stored["n_train"], stored["n_validation"],
+                       stored["batch_size"])
+    fig, axes = plotting.figure(ncols=3, panel=(3.6, 3.4))
+    _curves(axes, [record], record.run.modulus)
+    run = record.run
+    fig.suptitle(f"Stored run: transformer on {run.operation} mod {run.modulus}, "
+                 f"{100 * run.train_fraction:g}% for training, {run.steps:,} steps")
+    return fig
+
+
 def plot_phase_diagram(result: Result):
+    """Steps to generalise (t_val) over training fraction x weight decay; a cell that did not
+    reach 99% validation accuracy within the budget shows its final validation accuracy."""
+    from matplotlib.colors import LogNorm  # noqa: PLC0415
+
     fig, (ax,) = plotting.figure(panel=(6.0, 3.6))
-    grid = 100 * result.phase_grid()
-    fractions, decays = result.config.phase_fractions, result.config.phase_weight_decays
-    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=100)
+    config = result.config
+    t_val, final = result.phase_grid("t_val"), 100 * result.phase_grid()
+    reached = np.isfinite(t_val)
+    shown = np.where(reached, t_val, np.nan)
+    image = ax.imshow(shown, origin="lower", aspect="auto", cmap="viridis_r",
+                      norm=LogNorm(vmin=1, vmax=config.phase_steps))
+    ax.set_facecolor("0.85")  # cells that did not generalise
+    fractions, decays = config.phase_fractions, config.phase_weight_decays
     ax.set_xticks(range(len(fractions)), [f"{f:g}" for f in fractions])
     ax.set_yticks(range(len(decays)), [f"{d:g}" for d in decays])
     ax.grid(False)
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center",
-                    color="white" if grid[i, j] < 60 else "black", fontsize=9)
-    fig.colorbar(image, ax=ax, label=f"validation accuracy after {result.config.phase_steps} steps (%)")
+    for i, j in np.ndindex(t_val.shape):
+        text = f"{t_val[i, j]:.0f}" if reached[i, j] else f"no\n({final[i, j]:.0f}%)"
+        ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                color="white" if reached[i, j] and t_val[i, j] > 30 else "black")
+    fig.colorbar(image, ax=ax, label="steps to 99% validation accuracy")
     plotting.axes_labels(ax, xlabel="training fraction (share of the p² equations)",
                          ylabel="AdamW weight decay λ",
-                         title=f"Quadratic MLP, p = {result.config.mlp.modulus}, seed {result.config.mlp_seeds[0]}: "
-                               "who generalises")
+                         title=f"Quadratic MLP, p = {config.mlp.modulus}, seed {config.mlp_seeds[0]}, "
+                               f"{config.phase_steps} steps: when it generalises")
     return fig
 
 
 def figures(result: Result) -> dict:
     return {"transformer": plot_transformer(result), "mlp": plot_mlp(result),
-            "phase_diagram": plot_phase_diagram(result)}
+            "initialisation": plot_initialisation(result), "phase_diagram": plot_phase_diagram(result)}
 
 
 def summary(result: Result) -> dict:
@@ -462,12 +573,70 @@ def summary(result: Result) -> dict:
         "mlp_medians": result.mlp_medians(),
         "mlp_estimates": {name: _plain(e) for name, e in result.mlp_estimates().items()},
         "contrast": [r.summary() for r in result.contrast],
+        "initialisation": {f"{a:g}": {name: _plain(e) for name, e in result.mlp_estimates(a).items()}
+                           for a in result.config.init_scales},
         "final_validation_estimates": {str(f): _plain(e)
                                        for f, e in result.final_validation_estimates().items()},
         "phase_diagram": {
             "fractions": list(result.config.phase_fractions),
             "weight_decays": list(result.config.phase_weight_decays),
             "final_validation_accuracy": result.phase_grid().tolist(),
+            "t_val": [[None if not np.isfinite(t) else t for t in row] for row in result.phase_grid("t_val")],
             "contrasting_weight_decays": result.phase_contrasts(),
         },
     }
+
+
+# -- the stored paper-scale record ---------------------------------------------------------------
+def record_of(record: RunRecord, seconds: float) -> dict:
+    """A training run as a plain, storable record: its settings, its measurements at every
+    logged step, the quantities of the claims, and where and how long it ran."""
+    from dataclasses import asdict
+
+    from memopt import machine
+
+    return {
+        "run": {"network": type(record.run).__name__, **asdict(record.run)},
+        "n_train": record.n_train, "n_validation": record.n_validation,
+        "batch_size": record.batch_size,
+        "history": {name: record.history.array(name).tolist() for name in History.FIELDS},
+        "summary": record.summary(),
+        "machine": machine.description(),
+        "seconds": round(seconds, 1),
+    }
+
+
+def paper_record(progress: bool = False, cache: ResultCache | None = None,
+                 run: TransformerRun = PAPER_TRANSFORMER) -> dict:
+    """Train the transformer at the paper's setting (checkpointed, so an interrupted run
+    resumes) and return its record (:func:`record_of`)."""
+    import time
+
+    start = time.perf_counter()
+    record = train_run(run, progress=progress, cache=cache, checkpoint_every=1000)
+    return record_of(record, time.perf_counter() - start)
+
+
+def history_of(stored: dict) -> History:
+    """The :class:`History` of a stored record."""
+    return History(*(list(stored["history"][name]) for name in History.FIELDS))
+
+
+def run_of(stored: dict) -> TransformerRun | MLPRun:
+    """The run a stored record was made with."""
+    settings = dict(stored["run"])
+    network = settings.pop("network")
+    kinds = {cls.__name__: cls for cls in (TransformerRun, MLPRun)}
+    if network not in kinds:
+        raise ValueError(f"unknown network {network!r} in the record; known: {', '.join(kinds)}")
+    settings["betas"] = tuple(settings["betas"])
+    return kinds[network](**settings)
+
+
+def replay(stored: dict, steps: int, progress: bool = False) -> History:
+    """The first ``steps`` steps of a stored record's run, trained again and measured at the
+    record's logged steps up to ``steps``: the batches of a step and AdamW's learning rate do
+    not depend on the budget, so this is the stored run's prefix."""
+    logged = [s for s in stored["history"]["steps"] if s <= steps]
+    run = replace(run_of(stored), steps=steps)
+    return train_run(run, progress=progress, eval_steps=logged).history

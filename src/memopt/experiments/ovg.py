@@ -370,7 +370,7 @@ def plot_queries_vs_bits(result: Result):
     """Queries each player needs to win every trial against the message size, one panel per d."""
     dims = list(result.runs)
     ncols = 2 if len(dims) > 1 else 1
-    fig, axes = plotting.figure(ncols=ncols, nrows=int(np.ceil(len(dims) / ncols)), panel=(6.0, 3.9))
+    fig, axes = plotting.figure(ncols=ncols, nrows=int(np.ceil(len(dims) / ncols)), panel=(3.3, 3.2))
     for ax, d in zip(axes, dims):
         runs = result.runs[d]
         half, k = runs.half, runs.k
@@ -401,7 +401,7 @@ def plot_queries_vs_bits(result: Result):
         ax.set_visible(False)
     axes[0].plot([], [], "x", color="gray", label="× (top): lost at least one trial")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8.5)
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8.5)
     return fig
 
 

@@ -132,17 +132,20 @@ class QuadraticMLP(Network):
     where [U; V] (2p x width) is the first layer acting on the concatenated one-hot vectors
     [e_a; e_b] (so the product is two row lookups) and W2 (width x p) is the readout. All
     weights start N(0, 0.25 / (2 width)^(2/3)), the initialisation of the public code of
-    the paper's group (github.com/d-doshi/Grokking, ``fcn``).
+    the paper's group (github.com/d-doshi/Grokking, ``fcn``), times ``init_scale`` (the
+    alpha of Liu et al.'s Omnigrok, who scale the initial weights to move their norm).
     """
 
     input_length = 2
 
     def __init__(self, modulus: int, width: int = 500, *, seed: int = 0, dtype=np.float32,
-                 device=None):
+                 device=None, init_scale: float = 1.0):
         self.modulus = integer("modulus", modulus)
         self.width = integer("width", width)
+        if not init_scale > 0:
+            raise ValueError(f"init_scale must be positive, got {init_scale}")
         self.input_range = self.modulus
-        std = 0.5 / (2 * self.width) ** (1 / 3)
+        std = init_scale * 0.5 / (2 * self.width) ** (1 / 3)
         self.params = Parameters()
         self.left = self.params.declare("left", (self.modulus, self.width), normal(std))
         self.right = self.params.declare("right", (self.modulus, self.width), normal(std))
