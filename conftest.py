@@ -108,3 +108,13 @@ def pytest_sessionfinish(session, exitstatus):
     elif getattr(session.config.option, "nbval", False) and _notebook_cells == 0:
         print("\nconftest: --nbval was given but no notebook cell was executed.")
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test made: pyplot keeps them open, and after twenty it warns (an error
+    in the tests, since warnings from memopt's modules are errors)."""
+    yield
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    plt.close("all")
