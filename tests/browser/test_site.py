@@ -235,12 +235,17 @@ def test_no_link_to_a_repository_that_does_not_exist(site):
     assert not findings, _report(findings, "links to a repository that does not exist")
 
 
+def _chapter_pages(reports) -> list[str]:
+    """The pages of the site that are chapters with a paired notebook (at least one)."""
+    chapters = [p for p in reports if p.startswith("book/") and (ROOT / p).with_suffix(".ipynb").is_file()]
+    assert chapters, "the site has no chapter pages"
+    return chapters
+
+
 def test_chapters_offer_their_downloads(site):
     """Each chapter with a paired notebook offers its .md and its executed .ipynb for download."""
     reports, _, _ = site
-    chapters = [p for p in reports if p.startswith("book/")
-                and (ROOT / p).with_suffix(".ipynb").is_file()]
-    assert chapters
+    chapters = _chapter_pages(reports)
     missing = {}
     for path in chapters:
         hrefs = {link["raw"] for link in reports[path].probe["links"]}
@@ -271,9 +276,7 @@ def _code_outputs(notebook: Path) -> int:
 def test_downloaded_notebooks_are_executed(site):
     """The .ipynb a chapter offers for download holds the chapter's stored outputs."""
     reports, _, _ = site
-    chapters = [p for p in reports if p.startswith("book/")
-                and (ROOT / p).with_suffix(".ipynb").is_file()]
-    assert chapters
+    chapters = _chapter_pages(reports)
     findings = {}
     for path in chapters:
         downloaded = SITE / "_sources" / Path(path).with_suffix(".ipynb")

@@ -369,3 +369,12 @@ def test_norm_growth_by_hand():
     record = grokking.RunRecord(TINY.mlp, history, 10, 10, 10)
     assert (record.t_train, record.t_val) == (5, 9)
     assert record.norm_ratio() == pytest.approx(0.5) and record.norm_growth() == pytest.approx(0.75)
+
+
+def test_drops_after_memorisation_by_hand():
+    history = grokking.History(steps=[0, 5, 9, 12, 20], train_accuracy=[0.0, 1.0, 0.5, 1.0, 0.8],
+                               validation_accuracy=[0.0] * 5, parameter_norm=[1.0] * 5,
+                               train_loss=[1.0] * 5, validation_loss=[1.0] * 5)
+    record = grokking.RunRecord(TINY.mlp, history, 10, 10, 10)
+    assert record.t_train == 5 and record.drops_after_t_train() == 2
+    assert record.drops_after_t_train(level=0.4) == 0

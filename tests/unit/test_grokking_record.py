@@ -29,9 +29,7 @@ def test_the_record_is_the_papers_setting_and_says_where_it_ran(stored):
 
 
 def test_the_records_summary_follows_from_its_history(stored):
-    record = grokking.RunRecord(grokking.run_of(stored), grokking.history_of(stored),
-                                stored["n_train"], stored["n_validation"], stored["batch_size"])
-    expected = json.loads(json.dumps(record.summary()))  # inf and nan as JSON writes them
+    expected = json.loads(json.dumps(grokking.record_from(stored).summary()))  # inf and nan as JSON writes them
     assert expected == stored["summary"]
 
 

@@ -25,13 +25,14 @@ that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from memopt import claims, plotting
+from memopt import claims, machine, plotting
 from memopt.backend import resolve_device, single_blas_thread
 from memopt.cache import ResultCache
 from memopt.nets import DecoderTransformer, QuadraticMLP
@@ -258,6 +259,13 @@ class RunRecord:
         """||theta|| at t_val over ||theta|| at t_train (nan if either was never reached)."""
         return (self.history.at_step("parameter_norm", self.t_val)
                 / self.history.at_step("parameter_norm", self.t_train))
+
+    def drops_after_t_train(self, level: float = 0.9) -> int:
+        """Logged steps after t_train at which the training accuracy falls below ``level``
+        from at or above it at the previous logged step: how often memorisation collapses."""
+        accuracy = self.history.array("train_accuracy")
+        after = self.history.array("steps")[1:] > self.t_train
+        return int(np.sum(after & (accuracy[1:] < level) & (accuracy[:-1] >= level)))
 
     def norm_growth(self) -> float:
         """||theta|| at t_val over the initial ||theta|| (nan if t_val was never reached)."""
@@ -521,8 +529,7 @@ def plot_initialisation(result: Result):
 
 def plot_record(stored: dict):
     """A stored run's accuracy, loss and parameter norm against steps (log axis)."""
-    record = RunRecord(run_of(stored), history_of(stored), stored["n_train"], stored["n_validation"],
-                       stored["batch_size"])
+    record = record_from(stored)
     fig, axes = plotting.figure(ncols=3, panel=(3.6, 3.4))
     _curves(axes, [record], record.run.modulus)
     run = record.run
@@ -591,10 +598,6 @@ def summary(result: Result) -> dict:
 def record_of(record: RunRecord, seconds: float) -> dict:
     """A training run as a plain, storable record: its settings, its measurements at every
     logged step, the quantities of the claims, and where and how long it ran."""
-    from dataclasses import asdict
-
-    from memopt import machine
-
     return {
         "run": {"network": type(record.run).__name__, **asdict(record.run)},
         "n_train": record.n_train, "n_validation": record.n_validation,
@@ -610,8 +613,6 @@ def paper_record(progress: bool = False, cache: ResultCache | None = None,
                  run: TransformerRun = PAPER_TRANSFORMER) -> dict:
     """Train the transformer at the paper's setting (checkpointed, so an interrupted run
     resumes) and return its record (:func:`record_of`)."""
-    import time
-
     start = time.perf_counter()
     record = train_run(run, progress=progress, cache=cache, checkpoint_every=1000)
     return record_of(record, time.perf_counter() - start)
@@ -631,6 +632,12 @@ def run_of(stored: dict) -> TransformerRun | MLPRun:
         raise ValueError(f"unknown network {network!r} in the record; known: {', '.join(kinds)}")
     settings["betas"] = tuple(settings["betas"])
     return kinds[network](**settings)
+
+
+def record_from(stored: dict) -> RunRecord:
+    """A stored record (:func:`record_of`) as the :class:`RunRecord` it was made from."""
+    return RunRecord(run_of(stored), history_of(stored), stored["n_train"], stored["n_validation"],
+                     stored["batch_size"])
 
 
 def replay(stored: dict, steps: int, progress: bool = False) -> History:
