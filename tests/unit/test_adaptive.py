@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, AMSGrad, RMSProp
+from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, AMSGrad, GradientStep, Momentum, RMSProp
 
 
 def run(method, x0, gradients):
@@ -235,3 +235,37 @@ def test_bad_arrays_are_refused():
         method.step(x, np.zeros(3, dtype=np.float32), state)
     with pytest.raises(ValueError, match="another shape"):
         method.step(np.zeros(2), np.zeros(2), state)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=6), st.floats(0.0, 0.99), st.booleans())
+def test_momentum_matches_the_heavy_ball_recursion(gradients, beta, nesterov):
+    """v_k = beta v_{k-1} + g_k; heavy ball: x_k = x_{k-1} - alpha g_k + beta (x_{k-1} - x_{k-2});
+    Nesterov (Sutskever et al.'s form): x_k = x_{k-1} - alpha (g_k + beta v_k)."""
+    alpha = 0.1
+    x, _ = run(Momentum(lr=alpha, beta=beta, nesterov=nesterov), [1.0], [[g] for g in gradients])
+    previous = current = 1.0
+    v = 0.0
+    for g in gradients:
+        v = beta * v + g
+        if nesterov:
+            previous, current = current, current - alpha * (g + beta * v)
+        else:
+            previous, current = current, current - alpha * g + beta * (current - previous)
+    assert x[0] == pytest.approx(current, rel=1e-12, abs=1e-12)
+
+
+def test_gradient_step_is_sgd_and_keeps_no_memory():
+    x, state = run(GradientStep(lr=0.5), [1.0, -2.0], [[1.0, 2.0], [3.0, -1.0]])
+    np.testing.assert_array_equal(x, [1.0 - 0.5 - 1.5, -2.0 - 1.0 + 0.5])
+    assert set(state.arrays) == {"scratch"}
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Momentum(beta=1.0), "beta must lie"),
+    (lambda: Momentum(lr=-1.0), "lr must lie"),
+    (lambda: Momentum(nesterov=1), "nesterov"),
+])
+def test_bad_momentum_arguments_are_refused(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()

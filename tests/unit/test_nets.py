@@ -352,3 +352,57 @@ def test_gpu_gradients_match_the_cpu():
     cpu.loss_and_gradient(tokens, labels)
     gpu.loss_and_gradient(tokens, labels)
     np.testing.assert_allclose(gpu.params.grad.get(), cpu.params.grad, rtol=1e-10, atol=1e-12)
+
+
+# -- initialisations, dropout, tanh, residual blocks ------------------------------------------------
+def test_he_and_xavier_have_their_papers_variances():
+    from memopt.nets.params import he_normal, xavier_uniform
+
+    rng = np.random.default_rng(0)
+    he = he_normal(200)(rng, (200, 400))
+    xavier = xavier_uniform(200, 400)(rng, (200, 400))
+    # 80,000 draws: the sample variance is within ~1% (4 standard errors) of the target
+    assert he.var() == pytest.approx(2 / 200, rel=0.02)
+    assert xavier.var() == pytest.approx(2 / 600, rel=0.02)
+    assert np.abs(xavier).max() <= math.sqrt(6 / 600)
+    params, (layer,) = allocated(lambda p: Linear(p, "l", 50, 30, init=he_normal(50, gain=0.5)))
+    assert params["l.weight"].std() == pytest.approx(0.5 * math.sqrt(2 / 50), rel=0.1)
+
+
+def test_tanh_gradients(rng):
+    from memopt.nets.layers import Tanh
+
+    check_layer(Tanh(), None, rng.standard_normal((4, 6)))
+
+
+def test_residual_block_gradients(rng):
+    from memopt.nets.layers import Residual, Tanh
+
+    params, (block,) = allocated(lambda p: Residual([Linear(p, "a", 6, 6, bias=True), Tanh(),
+                                                     Linear(p, "b", 6, 6)]))
+    check_layer(block, params, rng.standard_normal((5, 6)))
+    with pytest.raises(ValueError, match="at least one layer"):
+        Residual([])
+    params, (narrowing,) = allocated(lambda p: Residual([Linear(p, "c", 6, 3)]))
+    with pytest.raises(ValueError, match="must keep the shape"):
+        narrowing.forward(rng.standard_normal((2, 6)))
+
+
+def test_dropout_keeps_the_mean_and_masks_its_gradient(rng):
+    from memopt.nets.layers import Dropout
+
+    x = rng.standard_normal((400, 500))
+    layer = Dropout(0.2, seed=3)
+    y = layer.forward(x)
+    kept = y != 0
+    assert kept.mean() == pytest.approx(0.8, abs=0.005)  # 2e5 Bernoulli draws: s.e. 0.0009
+    np.testing.assert_allclose(y[kept], x[kept] / 0.8, rtol=1e-15)
+    dy = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(layer.backward(dy), dy * kept / 0.8, rtol=1e-15)
+    layer.training = False
+    assert layer.forward(x) is x and layer.backward(dy) is dy
+    again = Dropout(0.2, seed=3)
+    np.testing.assert_array_equal(again.forward(x), y)  # the same seed draws the same masks
+    for rate in (-0.1, 1.0, True):
+        with pytest.raises(ValueError, match="dropout rate"):
+            Dropout(rate)

@@ -15,7 +15,7 @@ TINY = Config(
     large=ProblemSpec(120, 6, 1e-2, seed=1, feature_scale=0.3),
     heterogeneous=ProblemSpec(60, 4, 1e-2, seed=2, row_scale_range=(0.1, 10.0)),
     runs=3, large_runs=2, theorem_runs_large=2, lecture_passes=30, large_passes=30,
-    heterogeneous_passes=30,
+    heterogeneous_passes=30, convex=ProblemSpec(40, 3, 0.0, seed=3), convex_runs=3, convex_passes=20,
 )
 
 
@@ -87,6 +87,12 @@ def test_config_is_validated():
         Config(tuning_seed=3)
     with pytest.raises(ValueError, match="must be > 0"):
         sag.InverseTimeStep(0.0, 10.0)
+    with pytest.raises(ValueError, match="mu = 0"):
+        Config(convex=ProblemSpec(200, 10, 1.0, seed=0))
+    with pytest.raises(ValueError, match="backtracking_init"):
+        Config(backtracking_init=0.0)
+    with pytest.raises(ValueError, match="2 runs and 1 pass"):
+        Config(convex_runs=1)
 
 
 def test_per_run_passes_and_their_statistics(result):
@@ -179,3 +185,104 @@ def test_doubling_exponent_of_exact_power_laws():
         estimate = runs.doubling_exponent("power")
         assert estimate.value == pytest.approx(np.log2((1.0 + 1000) ** p / (1.0 + 500) ** p))
         assert estimate.high - estimate.low == pytest.approx(0.0, abs=1e-9)
+
+
+# -- the convex case, the averaged iterate, backtracking and the gradient monitor ----------------
+def test_convex_bound_constants_by_hand(result):
+    convex = result.convex
+    p = convex.problem
+    n, L = p.n_samples, float(np.max(np.sum(p.features**2, axis=1)) / 4)  # L_i = ||a_i||^2/4, mu = 0
+    x_star = convex.optimum.x
+    f0 = np.log(2.0)  # f(0) = log(1 + e^0)
+    gap0 = f0 - convex.f_star
+    distance = float(x_star @ x_star)  # x0 = 0
+    sample_gradients = np.array([-p.labels[i] * p.features[i] / (1 + np.exp(p.labels[i] * p.features[i] @ x_star))
+                                 for i in range(n)])
+    sigma_sq = float(np.mean(np.sum(sample_gradients**2, axis=1)))
+    assert convex.sigma_sq == pytest.approx(sigma_sq, rel=1e-12)
+    k = np.array([1, 10, 400])
+    # The lecture's form of the centred-start bound: (48 n (f(x0) - f*) + 128 L ||x0 - x*||^2) / k.
+    np.testing.assert_allclose(convex.bound(sag.CENTRED_LABEL, k), (48 * n * gap0 + 128 * L * distance) / k, rtol=1e-12)
+    zero_start = 32 * n / k * (gap0 + 4 * L / n * distance + sigma_sq / (16 * L))
+    np.testing.assert_allclose(convex.bound(sag.ZERO_LABEL, k), zero_start, rtol=1e-12)
+    np.testing.assert_allclose(convex.gd_bound(k), p.L * distance / (2 * k), rtol=1e-12)
+    with pytest.raises(ValueError, match="no convex-case bound"):
+        convex.bound(sag.GD_LABEL, k)
+    trace = convex.traces[sag.CENTRED_LABEL]
+    ratio = (trace.log("averaged_values") - convex.f_star) / convex.bound(sag.CENTRED_LABEL, trace.iterations)
+    estimate = convex.bound_ratio_estimate(sag.CENTRED_LABEL)
+    assert estimate.value == pytest.approx(ratio.mean(axis=0).max())
+    assert estimate.low <= estimate.value <= estimate.high
+
+
+def test_unregularised_optimum_and_separability(result):
+    convex = result.convex
+    assert not sag.separable(convex.problem)
+    assert convex.optimum.gradient_norm < 1e-10
+    np.testing.assert_allclose(convex.optimum.x, convex.sklearn.x, rtol=1e-5)
+    assert sag.relative_gap(convex.f_star, convex.sklearn.value) < 1e-8
+    features = np.random.default_rng(0).standard_normal((30, 3))
+    separated = sag.LogisticGLM(features, np.sign(features @ np.array([1.0, -2.0, 0.5])), 0.0)
+    assert sag.separable(separated)
+    with pytest.raises(ValueError, match="separable"):
+        sag.unregularised_optimum(separated)
+
+
+def test_averaged_iterate_by_hand():
+    problem = TINY.convex.build()
+    alpha, x0, seeds = 1 / (16 * problem.L_max), np.full(3, 0.3), [5, 6]
+    method = sag.SAG(alpha, table="generic", init="paper")
+    trace = sag.run_batched(problem, method, x0, iterations=60, seeds=seeds, log_at=[0, 1, 7, 60],
+                            average=True, monitors=sag.monitors(method, problem))
+    np.testing.assert_array_equal(trace.iterations, [0, 1, 7, 60])
+    assert np.isnan(trace.log("averaged_values")[:, 0]).all()  # x̄_0 is an empty average
+    for r, seed in enumerate(seeds):
+        method = sag.SAG(alpha, table="generic", init="paper")
+        x = x0[None, :].copy()
+        method.start(problem, x)
+        indices = np.random.default_rng(seed).integers(0, problem.n_samples, 60)
+        iterates = [x[0].copy()]
+        for k, i in enumerate(indices):
+            x = method.step(problem, x, np.array([[i]]), k)
+            iterates.append(x[0].copy())
+        for t, k in enumerate((1, 7, 60), start=1):
+            average = np.mean(iterates[:k], axis=0)  # x_0, ..., x_{k-1}
+            assert trace.log("averaged_values")[r, t] == pytest.approx(float(problem.value(average)), rel=1e-13)
+            assert trace.values[r, t] == pytest.approx(float(problem.value(iterates[k])), rel=1e-13)
+            assert trace.log("gradient_norms")[r, t] == pytest.approx(np.linalg.norm(problem.gradient(iterates[k])))
+    assert trace.samples[-1] == problem.n_samples + 60  # the centred start costs one pass
+
+
+def test_monitors_change_nothing_but_what_is_logged():
+    problem = TINY.lecture.build()
+    method = sag.SAG(1 / problem.L_max, normalize_seen=True)
+    monitored = sag.run_batched(problem, method, np.zeros(4), iterations=200, seeds=[1, 2], log_at=[0, 50, 200],
+                                monitors=sag.monitors(method, problem))
+    plain = sag.run_batched(problem, sag.SAG(1 / problem.L_max, normalize_seen=True), np.zeros(4),
+                            iterations=200, seeds=[1, 2], log_at=[0, 50, 200])
+    np.testing.assert_array_equal(monitored.final_x, plain.final_x)
+    np.testing.assert_array_equal(monitored.values, plain.values)
+    assert np.isnan(monitored.log("direction_norms")[:, 0]).all()  # no sample seen yet
+    assert set(monitored.logs) == {"gradient_norms", "direction_norms"}
+    with pytest.raises(KeyError, match="did not log 'averaged_values'"):
+        monitored.log("averaged_values")
+
+
+def test_backtracking_runs_and_the_gradient_bracket(result):
+    for runs in (result.lecture, result.large, result.heterogeneous):
+        bt = runs.backtracking
+        assert bt.log("lipschitz").shape == bt.values.shape and np.all(bt.log("lipschitz") > 0)
+        known = runs.run_passes_to(runs.known_step_label, 1e-3)
+        gain = runs.backtracking_gain(1e-3)
+        assert gain.value == pytest.approx(np.mean(known - runs.backtracking_passes(1e-3)))
+    assert result.heterogeneous.known_step_label == sag.UNIFORM_LABEL
+    for runs in (result.lecture, result.large):
+        monitor = result.monitor[runs.name][sag.SAG_PRACTICAL]
+        lower, upper = sag.gradient_brackets(monitor, runs.problem, runs.f_star)
+        assert lower.size == upper.size > 0
+        assert np.all(lower <= 1) and np.all(upper <= 1)
+        gaps = monitor.values - runs.f_star
+        keep = gaps >= 1e-10
+        by_hand = monitor.log("gradient_norms")[keep] ** 2 / (2 * runs.problem.L) / gaps[keep]
+        np.testing.assert_allclose(lower, by_hand)
+    assert set(result.monitor["lecture"]) == {sag.SAG_PRACTICAL, sag.sgd_label(1.0)}

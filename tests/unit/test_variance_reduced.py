@@ -169,3 +169,93 @@ def test_bad_input_is_rejected(build, error, match):
 def test_table_methods_take_one_sample_a_step(problem):
     with pytest.raises(ValueError, match="batch_size=1"):
         run_batched(problem, SAG(0.1), np.zeros(4), iterations=3, seeds=[0], batch_size=2)
+
+
+# -- SAG with the backtracking estimate of L (Schmidt, Le Roux, Bach 2017, section 4.6) ----------
+def reference_backtracking_sag(problem, x0, indices, L0):
+    """The line search written out as in the authors' released loop (SAGlineSearch_logistic),
+    plain Python floats: GLM table, sum divided by the samples seen, test on the loss part
+    f_i(x) = log(1 + exp(-y_i <a_i, x>)), step 1/(L + mu), L shrunk by 2^(-1/n) each step.
+    Returns the iterates and L after every step."""
+    import math  # noqa: PLC0415 - only this transcription uses it
+
+    a, y, mu, n = problem.features.tolist(), problem.labels.tolist(), problem.mu, problem.n_samples
+    p = len(a[0])
+    x, d, g, covered, L = list(map(float, x0)), [0.0] * p, [0.0] * n, [False] * n, L0
+    xs, Ls = [], []
+    for i in indices:
+        z = sum(a[i][j] * x[j] for j in range(p))
+        sig = -y[i] / (1 + math.exp(y[i] * z))
+        d = [d[j] + (sig - g[i]) * a[i][j] for j in range(p)]
+        g[i] = sig
+        covered[i] = True
+        f_i = math.log1p(math.exp(-y[i] * z))
+        xtx = sum(v * v for v in a[i])
+        gg = sig * sig * xtx
+        f_new = math.log1p(math.exp(-y[i] * (z - xtx * sig / L)))
+        while gg > 2.0**-26 and f_new > f_i - gg / (2 * L):
+            L *= 2
+            f_new = math.log1p(math.exp(-y[i] * (z - xtx * sig / L)))
+        alpha = 1 / (L + mu)
+        seen = sum(covered)
+        x = [(1 - alpha * mu) * x[j] - alpha / seen * d[j] for j in range(p)]
+        L *= 2.0 ** (-1.0 / n)
+        xs.append(x)
+        Ls.append(L)
+    return np.array(xs), np.array(Ls)
+
+
+def test_backtracking_follows_the_papers_rule(problem):
+    x0, L0 = np.array([0.5, -0.2, 0.1, 1.0]), 1e-3
+    indices = np.random.default_rng(11).integers(0, problem.n_samples, 200)
+    expected_x, expected_L = reference_backtracking_sag(problem, x0, indices, L0)
+    method = SAG("backtracking", normalize_seen=True, lipschitz_init=L0)
+    x = x0[None, :].copy()
+    method.start(problem, x)
+    for k, i in enumerate(indices):
+        x = method.step(problem, x, np.array([[i]]), k)
+        np.testing.assert_allclose(method.lipschitz, [expected_L[k]], rtol=1e-12)
+        np.testing.assert_allclose(x[0], expected_x[k], rtol=1e-10, atol=1e-13)
+    # The estimate climbed from L0 by doublings: it is L0 times a power of 2 times 2^(-k/n).
+    climbs = np.log2(expected_L / L0) + np.arange(1, 201) / problem.n_samples
+    np.testing.assert_allclose(climbs, np.round(climbs), atol=1e-9)
+    assert expected_L.max() > 100 * L0
+
+
+def test_backtracking_runs_batched_like_one_run_at_a_time(problem):
+    """run_batched (which would use the compiled kernel for the GLM table) takes the loop, and
+    each run of a batch follows its own estimate of L."""
+    method = lambda: SAG("backtracking", normalize_seen=True, lipschitz_init=0.01)  # noqa: E731
+    batch = run_batched(problem, method(), np.zeros(4), iterations=300, seeds=[3, 4])
+    for r, seed in enumerate((3, 4)):
+        alone = run_batched(problem, method(), np.zeros(4), iterations=300, seeds=[seed])
+        np.testing.assert_allclose(batch.final_x[r], alone.final_x[0], rtol=1e-12)
+        indices = np.random.default_rng(seed).integers(0, problem.n_samples, (300, 1))[:, 0]
+        np.testing.assert_allclose(alone.final_x[0], reference_backtracking_sag(problem, np.zeros(4), indices, 0.01)[0][-1],
+                                   rtol=1e-10)
+
+
+def test_backtracking_reaches_scipys_optimum(problem, optimum):
+    trace = run_batched(problem, SAG("backtracking", normalize_seen=True), np.zeros(4), iterations=20_000,
+                        seeds=[0, 1])
+    np.testing.assert_allclose(trace.final_x, np.tile(optimum, (2, 1)), atol=1e-7)
+    assert "backtracking" in SAG("backtracking").describe()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(step="backtrack"), "'backtracking'"),
+    (dict(step="backtracking", table="generic"), "table='glm'"),
+    (dict(step="backtracking", sampling="lipschitz"), "sampling='uniform'"),
+    (dict(step="backtracking", lipschitz_init=0.0), "lipschitz_init"),
+    (dict(step="backtracking", lipschitz_init=float("nan")), "lipschitz_init"),
+])
+def test_backtracking_rejects_bad_arguments(arguments, message):
+    step = arguments.pop("step")
+    with pytest.raises(ValueError, match=message):
+        SAG(step, **arguments)
+
+
+@pytest.mark.parametrize("start", [True, "1", None])
+def test_backtracking_start_must_be_a_number(start):
+    with pytest.raises(TypeError, match="lipschitz_init must be a number"):
+        SAG("backtracking", lipschitz_init=start)

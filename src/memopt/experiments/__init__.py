@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "grokking": "memopt.experiments.grokking",
     "double_descent": "memopt.experiments.double_descent",
     "adaptive": "memopt.experiments.adaptive",
+    "optimizers": "memopt.experiments.optimizers",
     "checkpointing": "memopt.experiments.checkpointing",
 }
 

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse
 
 from memopt.backend import array_module
-from memopt.nets.params import Parameters, constant, normal, uniform
+from memopt.nets.params import Initialiser, Parameters, constant, normal, uniform
 
 
 def scatter_rows(indices, values, rows: int, out=None):
@@ -70,12 +70,14 @@ def sinusoidal_positions(length: int, width: int) -> np.ndarray:
 
 class Linear:
     """y = x W (+ b) with W of shape (d_in, d_out), initialised uniform on
-    [-1/sqrt(d_in), 1/sqrt(d_in)] like PyTorch's ``nn.Linear`` (weights and bias)."""
+    [-1/sqrt(d_in), 1/sqrt(d_in)] like PyTorch's ``nn.Linear`` (weights and bias), or by
+    ``init`` (e.g. :func:`~memopt.nets.params.he_normal`) for the weights."""
 
-    def __init__(self, params: Parameters, name: str, d_in: int, d_out: int, bias: bool = False):
+    def __init__(self, params: Parameters, name: str, d_in: int, d_out: int, bias: bool = False,
+                 init: Initialiser | None = None):
         self.params, self.d_in, self.d_out = params, d_in, d_out
         bound = 1 / math.sqrt(d_in)
-        self.weight = params.declare(f"{name}.weight", (d_in, d_out), uniform(bound))
+        self.weight = params.declare(f"{name}.weight", (d_in, d_out), init or uniform(bound))
         self.bias = params.declare(f"{name}.bias", (d_out,), uniform(bound)) if bias else None
 
     # Products are taken on 2-D views: a stacked (B, T, d) @ (d, d') product would be B
@@ -103,6 +105,64 @@ class ReLU:
 
     def backward(self, dy):
         return dy * self._positive
+
+
+class Tanh:
+    def forward(self, x):
+        self._y = array_module(x).tanh(x)
+        return self._y
+
+    def backward(self, dy):
+        return dy * (1 - self._y * self._y)
+
+
+class Dropout:
+    """Inverted dropout (Srivastava et al. 2014): in training, each unit is kept with
+    probability 1 - rate and scaled by 1 / (1 - rate), so the expected output equals the input;
+    in evaluation (``training = False``) the layer is the identity. The masks come from the
+    layer's own host generator ``default_rng(seed)``, so a run is reproducible."""
+
+    def __init__(self, rate: float, seed: int = 0):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"dropout rate must lie in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.training = True
+        self._rng = np.random.default_rng(seed)
+
+    def forward(self, x):
+        if not self.training or self.rate == 0:
+            self._mask = None
+            return x
+        keep = self._rng.random(x.shape) >= self.rate
+        self._mask = array_module(x).asarray(keep / (1 - self.rate), dtype=x.dtype)
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
+
+
+class Residual:
+    """y = x + F(x) for a chain of layers F with equal input and output widths (He et al.
+    2016): the gradient reaches x through the identity as well as through F."""
+
+    def __init__(self, layers: list):
+        if not layers:
+            raise ValueError("a residual block needs at least one layer")
+        self.layers = list(layers)
+
+    def forward(self, x):
+        h = x
+        for layer in self.layers:
+            h = layer.forward(h)
+        if h.shape != x.shape:
+            raise ValueError(f"a residual block must keep the shape: {x.shape} -> {h.shape}")
+        return x + h
+
+    def backward(self, dy):
+        dh = dy
+        for layer in reversed(self.layers):
+            dh = layer.backward(dh)
+        return dy + dh
 
 
 class LayerNorm:

@@ -1,4 +1,4 @@
-"""The two networks of the grokking chapter.
+"""The networks of the grokking chapter, and a plain classifier on real-valued inputs.
 
 * :class:`DecoderTransformer`: the decoder-only transformer of Power et al. (2022,
   appendix A.1): token embedding plus a fixed sinusoidal position code, ``layers`` post-norm
@@ -10,8 +10,11 @@
 * :class:`QuadraticMLP`: the network of Gromov (2023), f(a, b) = W2 (W1 [e_a; e_b])^2 with one
   hidden layer of ``width`` units, a squared activation, no biases, and the mean squared
   error against one-hot targets.
+* :class:`MLPClassifier`: a multilayer perceptron on real-valued feature vectors,
+  Linear -> ReLU -> ... -> Linear with biases, and cross-entropy on the class logits: the
+  lecture's network NN(w, x) = sigma_L o w_L o ... o sigma_1 o w_1 o x.
 
-Both share :class:`Network`: ``forward`` (outputs, remembering what backward needs),
+All share :class:`Network`: ``forward`` (outputs, remembering what backward needs),
 ``backward`` (fills ``params.grad``), ``loss_and_gradient`` and ``evaluate``.
 """
 
@@ -25,6 +28,7 @@ from memopt.nets.layers import (
     DecoderBlock,
     Embedding,
     Linear,
+    ReLU,
     scatter_rows,
     sinusoidal_positions,
 )
@@ -169,3 +173,51 @@ class QuadraticMLP(Network):
         dpre *= 2 * pre
         scatter_rows(a, dpre, self.modulus, out=self.params.gradient(self.left))
         scatter_rows(b, dpre, self.modulus, out=self.params.gradient(self.right))
+
+
+class MLPClassifier(Network):
+    """Fully connected ReLU network on real-valued inputs (B, features) -> logits (B, classes):
+
+        h_0 = x, h_i = ReLU(h_{i-1} W_i + b_i) for i = 1 .. L-1, logits = h_{L-1} W_L + b_L,
+
+    with ``hidden`` the widths of the L - 1 hidden layers, every weight and bias initialised
+    uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)] as PyTorch's ``nn.Linear``, and the
+    cross-entropy of the logits against integer labels as the loss.
+    """
+
+    def __init__(self, features: int, classes: int, hidden: tuple[int, ...] = (128, 128), *,
+                 seed: int = 0, dtype=np.float32, device=None):
+        self.input_length = integer("features", features)
+        self.classes = integer("classes", classes, minimum=2)
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            raise TypeError(f"hidden must be a sequence of layer widths, got {hidden!r}")
+        self.hidden = tuple(integer("hidden width", w) for w in hidden)
+        widths = (self.input_length, *self.hidden, self.classes)
+        self.params = Parameters()
+        self.layers = [Linear(self.params, f"layer{i}", d_in, d_out, bias=True)
+                       for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:]))]
+        self.activations = [ReLU() for _ in self.hidden]
+        self.loss = CrossEntropy()
+        self._setup(seed, dtype, device)
+
+    def as_inputs(self, inputs):
+        """Real-valued inputs of shape (batch, features), finite, in the parameters' dtype."""
+        inputs = self.xp.asarray(inputs)
+        if inputs.dtype.kind != "f":
+            raise TypeError(f"inputs must be real-valued (a float array), got dtype {inputs.dtype}")
+        if inputs.ndim != 2 or inputs.shape[1] != self.input_length:
+            raise ValueError(f"inputs must have shape (batch, {self.input_length}), got {inputs.shape}")
+        if not bool(self.xp.isfinite(inputs).all()):
+            raise ValueError("inputs must be finite (no NaN or infinity)")
+        return inputs.astype(self.params.dtype, copy=False)
+
+    def forward(self, inputs):
+        h = self.as_inputs(inputs)
+        for layer, activation in zip(self.layers, self.activations):
+            h = activation.forward(layer.forward(h))
+        return self.layers[-1].forward(h)
+
+    def backward(self, dlogits) -> None:
+        dh = self.layers[-1].backward(dlogits)
+        for layer, activation in zip(reversed(self.layers[:-1]), reversed(self.activations)):
+            dh = layer.backward(activation.backward(dh))

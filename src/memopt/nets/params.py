@@ -36,6 +36,19 @@ def constant(value: float) -> Initialiser:
     return lambda rng, shape: np.full(shape, value, dtype=np.float64)
 
 
+def xavier_uniform(fan_in: int, fan_out: int, gain: float = 1.0) -> Initialiser:
+    """Glorot & Bengio (2010): uniform on +-gain sqrt(6 / (fan_in + fan_out)), a variance of
+    gain^2 2 / (fan_in + fan_out) that keeps the activations' and the gradients' variance
+    through a linear (or tanh, near 0) layer on average between the two directions."""
+    return uniform(gain * math.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def he_normal(fan_in: int, gain: float = 1.0) -> Initialiser:
+    """He et al. (2015): N(0, gain^2 2 / fan_in), which keeps the second moment of the
+    activations constant through ReLU layers (a ReLU halves it; the factor 2 restores it)."""
+    return normal(gain * math.sqrt(2.0 / fan_in))
+
+
 class Parameters:
     """Named parameter arrays sharing one flat vector, and their gradients sharing another."""
 

@@ -1,6 +1,16 @@
 """Optimisation algorithms. Each records a :class:`~memopt.optim.trace.Trace` of its runs."""
 
-from memopt.optim.adaptive import Adadelta, AdaGrad, Adam, AdamW, AdaptiveState, AMSGrad, RMSProp
+from memopt.optim.adaptive import (
+    Adadelta,
+    AdaGrad,
+    Adam,
+    AdamW,
+    AdaptiveState,
+    AMSGrad,
+    GradientStep,
+    Momentum,
+    RMSProp,
+)
 from memopt.optim.cutting_plane import ellipsoid, limited_memory_cutting_plane
 from memopt.optim.first_order import (
     BSLSSchedule,
@@ -16,6 +26,7 @@ from memopt.optim.first_order import (
     projected_subgradient_descent,
 )
 from memopt.optim.newton import iterative_newton, least_squares_gd, newton_pseudo_inverse
+from memopt.optim.sam import SAM
 from memopt.optim.schedules import ConstantStep, DecreasingStep
 from memopt.optim.stochastic import SAG, SAGA, SGD, SVRG, IndexStream, run_batched, sgd, state_bytes
 from memopt.optim.streaming import (
@@ -39,8 +50,11 @@ __all__ = [
     "AdamW",
     "AMSGrad",
     "AdaptiveState",
+    "GradientStep",
+    "Momentum",
     "RMSProp",
     "SAG",
+    "SAM",
     "SAGA",
     "SGD",
     "SVRG",

@@ -1,4 +1,5 @@
-"""Adaptive methods: AdaGrad, RMSProp, Adadelta, Adam and AdamW, coordinate-wise updates.
+"""Coordinate-wise update rules: SGD and momentum, and the adaptive AdaGrad, RMSProp, Adadelta,
+Adam and AdamW.
 
 Each method is a small object with the hyperparameters; ``init(x)`` returns its state (the
 step counter and the per-coordinate averages, arrays shaped like ``x``) and
@@ -10,6 +11,11 @@ vector operations and no allocation.
 
 The rules are written as in the lecture (with g_k the gradient at step k = 1, 2, ...):
 
+* Gradient step: x_k = x_{k-1} - alpha g_k (SGD on a stochastic gradient; no memory).
+* Momentum (Polyak's heavy ball, in the form of Sutskever et al. 2013 and PyTorch's ``SGD``):
+  v_k = beta v_{k-1} + g_k, x_k = x_{k-1} - alpha v_k, which is
+  x_k = x_{k-1} - alpha g_k + beta (x_{k-1} - x_{k-2}); with ``nesterov=True`` the step is
+  x_k = x_{k-1} - alpha (g_k + beta v_k), Nesterov's look-ahead rewritten at the current point.
 * AdaGrad (Duchi, Hazan, Singer 2011): v_k = v_{k-1} + g_k^2,
   x_k = x_{k-1} - alpha g_k / sqrt(v_k + eps).
 * RMSProp (Tieleman, Hinton 2012): v_k = gamma v_{k-1} + (1 - gamma) g_k^2,
@@ -77,10 +83,10 @@ class AdaptiveMethod:
     #: names of the per-coordinate arrays the method keeps (besides a scratch buffer)
     memory: tuple[str, ...] = ()
 
-    def __init__(self, lr: float, eps: float, weight_decay: float = 0.0, warmup: int = 0,
+    def __init__(self, lr: float, eps: float | None, weight_decay: float = 0.0, warmup: int = 0,
                  decay: str = "constant"):
         self.lr = _real("lr", lr, 0.0, open_low=True)
-        self.eps = _real("eps", eps, 0.0, open_low=True)
+        self.eps = None if eps is None else _real("eps", eps, 0.0, open_low=True)
         self.weight_decay = _real("weight_decay", weight_decay, 0.0)
         self.warmup = integer("warmup", warmup, minimum=0)
         if decay not in DECAYS:
@@ -133,6 +139,45 @@ class AdaptiveMethod:
         xp.divide(g, scratch, out=scratch)
         scratch *= lr
         x -= scratch
+
+
+class GradientStep(AdaptiveMethod):
+    """x_k = x_{k-1} - alpha_k g_k: no state besides the step counter."""
+
+    def __init__(self, lr: float = 1e-2, warmup: int = 0, decay: str = "constant"):
+        super().__init__(lr, None, 0.0, warmup, decay)
+
+    def _update(self, xp, x, g, state, lr):
+        s = state["scratch"]
+        xp.multiply(g, lr, out=s)
+        x -= s
+
+
+class Momentum(AdaptiveMethod):
+    """v_k = beta v_{k-1} + g_k, then x_k = x_{k-1} - alpha_k v_k (heavy ball) or, with
+    ``nesterov``, x_k = x_{k-1} - alpha_k (g_k + beta v_k); beta in [0, 1)."""
+
+    memory = ("v",)
+
+    def __init__(self, lr: float = 1e-2, beta: float = 0.9, nesterov: bool = False, warmup: int = 0,
+                 decay: str = "constant"):
+        super().__init__(lr, None, 0.0, warmup, decay)
+        self.beta = _real("beta", beta, 0.0, 1.0, open_high=True)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        self.nesterov = nesterov
+
+    def _update(self, xp, x, g, state, lr):
+        v, s = state["v"], state["scratch"]
+        v *= self.beta
+        v += g
+        if self.nesterov:
+            xp.multiply(v, self.beta, out=s)
+            s += g
+        else:
+            s[...] = v
+        s *= lr
+        x -= s
 
 
 class AdaGrad(AdaptiveMethod):

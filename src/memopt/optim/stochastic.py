@@ -14,8 +14,9 @@ has evaluated per run. :func:`run_batched` drives any such method; :class:`SGD` 
 
 from __future__ import annotations
 
-from numbers import Integral
-from typing import Sequence
+import math
+from numbers import Integral, Real
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from memopt import kernels
 from memopt._checks import integer
 from memopt.backend import array_module, to_numpy
+from memopt.optim.adaptive import Momentum
 from memopt.optim.schedules import ConstantStep, as_schedule
 from memopt.optim.trace import Recorder, Trace, log_iterations
 
@@ -67,6 +69,21 @@ class IndexStream:
             per_run = [g.choice(self.n_samples, size=shape, p=self.probabilities) for g in self._generators]
         return np.stack(per_run, axis=1)
 
+    def counts(self, size: int) -> np.ndarray:
+        """How often each sample occurs among the next ``size`` uniform draws of every run: an
+        int64 array (R, n_samples). Drawn in chunks of at most INDEX_CHUNK_ENTRIES indices, so
+        a large batch never holds its indices in memory at once."""
+        if self.probabilities is not None:
+            raise ValueError("counts() draws uniformly; this stream has sampling probabilities")
+        counts = np.zeros((self.runs, self.n_samples), dtype=np.int64)
+        for r, generator in enumerate(self._generators):
+            left = integer("size", size, minimum=0)
+            while left:
+                chunk = min(left, INDEX_CHUNK_ENTRIES)
+                counts[r] += np.bincount(generator.integers(0, self.n_samples, size=chunk), minlength=self.n_samples)
+                left -= chunk
+        return counts
+
 
 
 class Method:
@@ -100,23 +117,51 @@ class SGD(Method):
     """x_{k+1} = x_k - alpha_k (1/B) sum_{i in batch_k} grad f_i(x_k) (lecture 2, eq. SGD).
 
     ``step`` is a positive number or a schedule from :mod:`memopt.optim.schedules`.
+
+    With ``momentum`` = beta in (0, 1) the mini-batch gradient g_k drives
+    :class:`memopt.optim.adaptive.Momentum` on the (R, p) iterate: v_k = beta v_{k-1} + g_k and
+    x_{k+1} = x_k - alpha v_k (Polyak's heavy ball), or x_{k+1} = x_k - alpha (g_k + beta v_k)
+    with ``nesterov``. Momentum takes a constant step, updates the iterate in place, and its
+    runs take the NumPy path (the compiled kernel is plain SGD's, beta = 0).
     """
 
-    def __init__(self, step):
+    def __init__(self, step, momentum: float = 0.0, nesterov: bool = False):
         self.schedule = as_schedule(step)
+        if isinstance(momentum, bool) or not isinstance(momentum, Real):
+            raise TypeError(f"momentum must be a real number beta in [0, 1), got {type(momentum).__name__}")
+        if not 0.0 <= float(momentum) < 1.0:
+            raise ValueError(f"momentum beta must lie in [0, 1), got {momentum!r}")
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov=True needs a momentum beta > 0")
+        self.momentum, self.nesterov = float(momentum), nesterov
+        self._rule = None
+        if self.momentum > 0:
+            if not isinstance(self.schedule, ConstantStep):
+                raise TypeError("SGD with momentum takes a constant step size (a positive number)")
+            self._rule = Momentum(self.schedule.alpha, self.momentum, nesterov=nesterov)
 
     def start(self, problem, x) -> None:
         self.evaluations = 0
+        if self._rule is not None:
+            self._memory = self._rule.init(x)
+
+    def _gradient(self, problem, x, indices):
+        if indices.shape[-1] == 1:  # the common case, on the GLM's fast path
+            rows, s = problem.sample_terms(x, indices[:, 0])
+            return s[:, None] * rows + problem.mu * x
+        return problem.batch_gradient(x, indices)
 
     def step(self, problem, x, indices, k: int):
         self.evaluations += indices.shape[-1]
-        if indices.shape[-1] == 1:  # the common case, on the GLM's fast path
-            rows, s = problem.sample_terms(x, indices[:, 0])
-            return x - self.schedule(k) * (s[:, None] * rows + problem.mu * x)
-        return x - self.schedule(k) * problem.batch_gradient(x, indices)
+        if self._rule is not None:
+            self._rule.step(x, self._gradient(problem, x, indices), self._memory)  # in place
+            return x
+        return x - self.schedule(k) * self._gradient(problem, x, indices)
 
     def advance(self, problem, x, indices, k: int):
-        if not self._kernel_ready(problem, x):
+        if self._rule is not None or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         xp = array_module(x)
         steps, _, batch = indices.shape
@@ -126,8 +171,14 @@ class SGD(Method):
         self.evaluations += steps * batch
         return x
 
+    def state(self) -> dict:
+        return {} if self._rule is None else {"velocity": self._memory["v"]}
+
     def describe(self) -> str:
-        return f"SGD, {self.schedule.describe()}"
+        if self._rule is None:
+            return f"SGD, {self.schedule.describe()}"
+        name = "Nesterov" if self.nesterov else "heavy ball"
+        return f"SGD + {name} β = {self.momentum:g}, {self.schedule.describe()}"
 
 
 TABLES = ("glm", "generic")
@@ -210,11 +261,34 @@ class SAG(_TableMethod):
     ``normalize_seen`` the sum is divided by the number of distinct samples seen so far instead
     of n, the paper's practical fix for the first pass (section 4.3). ``sampling="lipschitz"``
     draws i with probability 1/(2n) + L_i / (2 sum_j L_j) (section 4.8); the step is unchanged.
+
+    ``step="backtracking"`` estimates L while running (section 4.6, as in the authors' released
+    code): each run keeps its own L_k, started at ``lipschitz_init``. At step k, with
+    f_i(x) = log(1 + exp(-y_i <a_i, x>)) the sampled loss without the regulariser, L_k is doubled
+    until f_i(x_k - f_i'(x_k) / L_k) <= f_i(x_k) - ||f_i'(x_k)||^2 / (2 L_k), a test skipped when
+    ||f_i'(x_k)||^2 <= ``BACKTRACKING_PRECISION``; the step is 1 / (L_k + mu) and L_k is then
+    multiplied by 2^(-1/n). GLM table only; it runs on the NumPy loop (no compiled kernel).
     """
 
+    #: ||f_i'||^2 at or below which the backtracking test is skipped: 2^-26, the authors' value
+    #: (comparing nearly equal losses would only measure rounding).
+    BACKTRACKING_PRECISION = 2.0**-26
+
     def __init__(self, step, *, table: str = "glm", init: str = "zero", normalize_seen: bool = False,
-                 sampling: str = "uniform"):
-        super().__init__(step, table)
+                 sampling: str = "uniform", lipschitz_init: float = 1.0):
+        self.backtracking = isinstance(step, str)
+        if self.backtracking and step != "backtracking":
+            raise ValueError(f"step must be a positive number or 'backtracking', got {step!r}")
+        super().__init__(1.0 if self.backtracking else step, table)
+        if self.backtracking:
+            self.alpha = float("nan")  # set per run and step from the estimate of L
+            if table != "glm" or sampling != "uniform":
+                raise ValueError("step='backtracking' needs table='glm' and sampling='uniform'")
+            if isinstance(lipschitz_init, (bool, str)) or not isinstance(lipschitz_init, (int, float, np.number)):
+                raise TypeError(f"lipschitz_init must be a number, got {type(lipschitz_init).__name__}")
+            if not (np.isfinite(lipschitz_init) and lipschitz_init > 0):
+                raise ValueError(f"lipschitz_init must be a finite number > 0, got {lipschitz_init!r}")
+        self.lipschitz_init = float(lipschitz_init)
         if init not in ("zero", "paper"):
             raise ValueError(f"init must be 'zero' or 'paper', got {init!r}")
         if init == "paper" and table != "generic":
@@ -241,6 +315,8 @@ class SAG(_TableMethod):
         if self.normalize_seen:
             self.seen = xp.zeros((x.shape[0], problem.n_samples), dtype=bool)
             self._denominator[:] = 0
+        if self.backtracking:
+            self.lipschitz = xp.full(x.shape[0], self.lipschitz_init, dtype=np.float64)
 
     def step(self, problem, x, indices, k: int):
         self._check(indices)
@@ -254,14 +330,49 @@ class SAG(_TableMethod):
             seen[where] = True
         if self.table_kind == "glm":
             self.total += (s - self._swap(where, s))[:, None] * rows
+            if self.backtracking:
+                return self._backtracking_step(problem, x, i, rows, s)
             # x - alpha (total / m + mu x): the regulariser's gradient is exact (section 4.3).
             return x * (1 - self.alpha * problem.mu) - (self.alpha / self._denominator) * self.total
         gradient = s[:, None] * rows + problem.mu * x
         self.total += gradient - self._swap(where, gradient)
         return x - (self.alpha / self._denominator) * self.total
 
+    def _backtracking_step(self, problem, x, i, rows, s):
+        """Double each run's L until the sampled loss decreases enough along -f_i'(x) / L, step
+        with 1 / (L + mu), then shrink L by 2^(-1/n) (section 4.6)."""
+        xp = array_module(x)
+        y = problem.labels.take(i)
+        margin = xp.einsum("rp,rp->r", rows, x)  # <a_i, x>
+        squared_norms = xp.einsum("rp,rp->r", rows, rows)
+        loss = xp.logaddexp(0.0, -y * margin)  # log(1 + exp(-y <a_i, x>)), stable
+        gradient_sq = s * s * squared_norms  # ||f_i'(x)||^2 of the loss part
+
+        def too_large(L):  # the test fails: L is below the local curvature along f_i'
+            trial = xp.logaddexp(0.0, -y * (margin - squared_norms * s / L))
+            return (gradient_sq > self.BACKTRACKING_PRECISION) & (trial > loss - gradient_sq / (2 * L))
+
+        failing = too_large(self.lipschitz)
+        while bool(failing.any()):
+            self.lipschitz = xp.where(failing, 2 * self.lipschitz, self.lipschitz)
+            failing = too_large(self.lipschitz)
+        alpha = (1.0 / (self.lipschitz + problem.mu))[:, None]
+        x = x * (1 - alpha * problem.mu) - (alpha / self._denominator) * self.total
+        self.lipschitz = self.lipschitz * 2.0 ** (-1.0 / problem.n_samples)
+        return x
+
+    def direction(self, problem, x):
+        """The direction of SAG's next step, (1/m) sum_i y_i (+ mu x on the GLM table), m the
+        denominator (n, or the samples seen so far): nan for a run that has seen no sample."""
+        xp = array_module(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            direction = self.total / self._denominator
+        if self.table_kind == "glm":
+            direction = direction + problem.mu * x
+        return xp.where(self._denominator > 0, direction, xp.nan)
+
     def advance(self, problem, x, indices, k: int):
-        if self.table_kind != "glm" or not self._kernel_ready(problem, x):
+        if self.table_kind != "glm" or self.backtracking or not self._kernel_ready(problem, x):
             return super().advance(problem, x, indices, k)
         return self._launch(kernels.sag_steps, problem, x, indices,
                             denominators=self._denominator.reshape(-1),  # a view: (R, 1) -> (R,)
@@ -272,7 +383,8 @@ class SAG(_TableMethod):
 
     def describe(self) -> str:
         extra = ", non-uniform" if self.sampling == "lipschitz" else ""
-        return f"SAG, α = {self.alpha:.3g}, {self.table_kind} table{extra}"
+        step = "1/(L_k + μ), L_k by backtracking" if self.backtracking else f"{self.alpha:.3g}"
+        return f"SAG, α = {step}, {self.table_kind} table{extra}"
 
 
 class SAGA(_TableMethod):
@@ -406,6 +518,8 @@ def run_batched(
     progress: bool = False,
     label: str | None = None,
     stop_below: tuple[float, float] | None = None,
+    monitors: Mapping[str, Callable] | None = None,
+    average: bool = False,
 ) -> Trace:
     """Run ``method`` for ``iterations`` steps on R = len(seeds) independent runs.
 
@@ -413,13 +527,26 @@ def run_batched(
     ``record_second_moment``, E_i ||grad f_i(x_k)||^2 and ||grad f(x_k)||^2 too. With
     ``stop_below=(f_star, gap)`` the run ends at the first logged iterate where every run has
     f(x_k) - f_star <= gap (there is nothing left to see below float64's resolution).
+
+    ``monitors`` maps names to functions of the (R, p) iterate that return one value a run,
+    logged beside f into ``Trace.logs``. With ``average`` the runs also log
+    ``"averaged_values"``, f at the average x̄_k = (1/k) sum_{l<k} x_l of the iterates so far
+    (nan at k = 0); every iterate enters the sum, so the method then takes one step at a time.
     """
     integer("iterations", iterations, minimum=0)
     stream = IndexStream(problem.n_samples, seeds, batch_size, method.probabilities(problem))
     xp = array_module(problem.features)
     x = _starting_points(problem, x0, stream.runs)
+    monitors = dict(monitors or {})
+    if average:
+        iterate_sum = xp.zeros_like(x)
+
+        def averaged_value(x):
+            return problem.value(iterate_sum / k) if k else xp.full(x.shape[0], np.nan)
+
+        monitors["averaged_values"] = averaged_value
     recorder = Recorder(
-        problem, log_iterations(iterations) if log_at is None else log_at, record_second_moment
+        problem, log_iterations(iterations) if log_at is None else log_at, record_second_moment, monitors
     )
     method.start(problem, x)
     chunk = max(1, INDEX_CHUNK_ENTRIES // (stream.runs * stream.batch_size))
@@ -437,7 +564,12 @@ def run_batched(
                     if done := finished():
                         break
                 stop = min(len(indices), start + recorder.next_after(k) - k)
-                x = method.advance(problem, x, indices[start:stop], k)
+                if average:
+                    for t in range(start, stop):
+                        iterate_sum += x
+                        x = method.step(problem, x, indices[t], k + t - start)
+                else:
+                    x = method.advance(problem, x, indices[start:stop], k)
                 k += stop - start
                 bar.update(stop - start)
                 start = stop
@@ -446,8 +578,77 @@ def run_batched(
     return recorder.trace(label or method.describe(), x)
 
 
-def sgd(problem, x0, step, *, iterations: int, seeds: Sequence[int], batch_size: int = 1, **options) -> Trace:
-    """Mini-batch SGD on R = len(seeds) runs; see :func:`run_batched` for the options."""
+def sgd(problem, x0, step, *, iterations: int, seeds: Sequence[int], batch_size: int = 1,
+        momentum: float = 0.0, nesterov: bool = False, **options) -> Trace:
+    """Mini-batch SGD on R = len(seeds) runs, with heavy-ball or Nesterov ``momentum`` if given
+    (:class:`SGD`); see :func:`run_batched` for the options."""
     return run_batched(
-        problem, SGD(step), x0, iterations=iterations, seeds=seeds, batch_size=batch_size, **options
+        problem, SGD(step, momentum=momentum, nesterov=nesterov), x0, iterations=iterations,
+        seeds=seeds, batch_size=batch_size, **options
     )
+
+
+class GrowingBatch:
+    """|B_k| = ceil(B_0 rho^(-k)) for k = 0, 1, ...: a batch that grows geometrically, the
+    lecture's "Approach 1: control the sample size" (Friedlander & Schmidt 2012; Bottou, Curtis
+    & Nocedal 2018, eq. (5.7) with tau = 1/rho)."""
+
+    def __init__(self, initial: float, rho: float):
+        if isinstance(initial, bool) or not isinstance(initial, Real) or not math.isfinite(initial):
+            raise TypeError(f"the initial batch B_0 must be a finite real number, got {initial!r}")
+        if initial < 1:
+            raise ValueError(f"the initial batch B_0 must be >= 1 (a batch holds a sample), got {initial!r}")
+        if isinstance(rho, bool) or not isinstance(rho, Real):
+            raise TypeError(f"rho must be a real number in (0, 1), got {type(rho).__name__}")
+        if not 0.0 < float(rho) < 1.0:
+            raise ValueError(f"rho must lie in (0, 1) for the batch to grow, got {rho!r}")
+        self.initial, self.rho = float(initial), float(rho)
+
+    def __call__(self, k: int) -> int:
+        k = integer("k", k, minimum=0)
+        size = self.initial * self.rho ** (-k)
+        # ceil up to rounding: B_0 rho^-k that is an integer in exact arithmetic stays one
+        return max(1, math.ceil(size * (1 - 1e-12)))
+
+    def total(self, steps: int) -> int:
+        """Samples drawn by the first ``steps`` steps: sum_{k < steps} |B_k|."""
+        return sum(self(k) for k in range(integer("steps", steps, minimum=0)))
+
+    def describe(self) -> str:
+        return f"|B_k| = ⌈{self.initial:g}·{self.rho:g}^(−k)⌉"
+
+
+def sgd_growing_batch(problem, x0, step, batches: GrowingBatch, *, iterations: int, seeds: Sequence[int],
+                      log_at=None, record_second_moment: bool = False, progress: bool = False,
+                      label: str | None = None) -> Trace:
+    """SGD whose step k averages |B_k| = ``batches(k)`` sample gradients drawn uniformly with
+    replacement, on R = len(seeds) runs; ``samples`` in the trace counts sum_k |B_k|.
+
+    Run r draws the indices of step k as ``default_rng(seeds[r]).integers(0, n, |B_k|)`` (in
+    chunks, continuing one stream); their gradients enter as counts per sample, so a step costs
+    O(|B_k| + n p) whatever the batch, and the mean is (1/|B|) sum_i c_i grad f_i(x). Logs as
+    :func:`run_batched` does (default :func:`log_iterations`).
+    """
+    if not isinstance(batches, GrowingBatch):
+        raise TypeError(f"batches must be a GrowingBatch, got {type(batches).__name__}")
+    integer("iterations", iterations, minimum=0)
+    schedule = as_schedule(step)
+    stream = IndexStream(problem.n_samples, seeds)
+    xp = array_module(problem.features)
+    x = _starting_points(problem, x0, stream.runs)
+    recorder = Recorder(
+        problem, log_iterations(iterations) if log_at is None else log_at, record_second_moment
+    )
+    evaluations = 0
+    for k in tqdm(range(iterations + 1), disable=not progress, desc=label or "SGD, growing batch", leave=False):
+        if recorder.wants(k):
+            recorder.record(x, evaluations)
+        if k == iterations:
+            break
+        size = batches(k)
+        counts = stream.counts(size)
+        weights = xp.asarray(counts, dtype=problem.dtype) * problem.loss_derivatives(x)
+        gradient = (weights @ problem.features) / size + problem.mu * x
+        x = x - schedule(k) * gradient
+        evaluations += size
+    return recorder.trace(label or f"SGD, {schedule.describe()}, {batches.describe()}", x)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -32,7 +33,8 @@ class Trace:
     ``values[r, t]`` is f at the iterate of run r after ``iterations[t]`` steps, for which
     ``samples[t]`` single-sample gradients had been evaluated per run. When the run recorded
     them, ``second_moments[r, t]`` is E_i ||grad f_i(x)||^2 and ``gradient_norms_sq[r, t]`` is
-    ||grad f(x)||^2 at that iterate.
+    ||grad f(x)||^2 at that iterate. ``logs[name][r, t]`` holds any other quantity the run was
+    asked to log (the ``monitors`` of :class:`Recorder`).
     """
 
     label: str
@@ -42,6 +44,14 @@ class Trace:
     final_x: np.ndarray
     second_moments: np.ndarray | None = None
     gradient_norms_sq: np.ndarray | None = None
+    logs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def log(self, name: str) -> np.ndarray:
+        """The monitored quantity ``name`` at every run and logged k, shape (R, T)."""
+        if name not in self.logs:
+            logged = ", ".join(self.logs) or "none"
+            raise KeyError(f"this run did not log {name!r} (logged: {logged})")
+        return self.logs[name]
 
     @property
     def runs(self) -> int:
@@ -79,9 +89,11 @@ class Trace:
 
 
 class Recorder:
-    """Collects f (and optionally the gradient second moments) at the logged iterations."""
+    """Collects f (and optionally the gradient second moments) at the logged iterations, and
+    each of ``monitors``: name -> a function of the (R, p) iterate returning one value a run."""
 
-    def __init__(self, problem, log_at, record_second_moment: bool = False):
+    def __init__(self, problem, log_at, record_second_moment: bool = False,
+                 monitors: Mapping[str, Callable] | None = None):
         log_at = np.unique(np.asarray(log_at, dtype=np.int64))
         if log_at.size == 0 or log_at[0] < 0:
             raise ValueError("log_at must hold at least one non-negative iteration")
@@ -90,6 +102,8 @@ class Recorder:
         self.record_second_moment = record_second_moment
         self._wanted = set(log_at.tolist())
         self._samples, self._values, self._moments, self._grad_sq = [], [], [], []
+        self.monitors = dict(monitors or {})
+        self._logs = {name: [] for name in self.monitors}
 
     def wants(self, k: int) -> bool:
         return k in self._wanted
@@ -101,6 +115,8 @@ class Recorder:
             g = self.problem.gradient(x)
             self._moments.append(to_numpy(self.problem.second_moment(x)))
             self._grad_sq.append(to_numpy((g * g).sum(axis=-1)))
+        for name, monitor in self.monitors.items():
+            self._logs[name].append(np.array(to_numpy(monitor(x)), dtype=np.float64))
 
     def next_after(self, k: int) -> int:
         """The first logged iteration after k (a huge number when none is left)."""
@@ -123,4 +139,5 @@ class Recorder:
             final_x=to_numpy(final_x),
             second_moments=stacked(self._moments),
             gradient_norms_sq=stacked(self._grad_sq),
+            logs={name: stacked(rows) for name, rows in self._logs.items()},
         )

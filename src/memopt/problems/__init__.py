@@ -13,6 +13,7 @@ from memopt.problems.multiscale import (
 from memopt.problems.nemirovski import HardFunction, L1Distance
 from memopt.problems.online import AdamCounterexample
 from memopt.problems.regression import GaussianRegression, RegressionStream, paper_noise_bound
+from memopt.problems.sparse import SparseLogistic, power_law_frequencies, power_law_logistic
 
 __all__ = [
     "AdamCounterexample",
@@ -27,6 +28,7 @@ __all__ = [
     "Optimum",
     "RegressionStream",
     "SeparatedPieces",
+    "SparseLogistic",
     "clustered_quadratic",
     "digits_split",
     "icl_tasks",
@@ -35,5 +37,7 @@ __all__ = [
     "one_hot",
     "paper_noise_bound",
     "planted_logistic",
+    "power_law_frequencies",
+    "power_law_logistic",
     "sklearn_optimum",
 ]
