@@ -71,14 +71,15 @@ def sinusoidal_positions(length: int, width: int) -> np.ndarray:
 class Linear:
     """y = x W (+ b) with W of shape (d_in, d_out), initialised uniform on
     [-1/sqrt(d_in), 1/sqrt(d_in)] like PyTorch's ``nn.Linear`` (weights and bias), or by
-    ``init`` (e.g. :func:`~memopt.nets.params.he_normal`) for the weights."""
+    ``init`` (e.g. :func:`~memopt.nets.params.he_normal`) for the weights and ``bias_init`` for
+    the bias."""
 
     def __init__(self, params: Parameters, name: str, d_in: int, d_out: int, bias: bool = False,
-                 init: Initialiser | None = None):
+                 init: Initialiser | None = None, bias_init: Initialiser | None = None):
         self.params, self.d_in, self.d_out = params, d_in, d_out
         bound = 1 / math.sqrt(d_in)
         self.weight = params.declare(f"{name}.weight", (d_in, d_out), init or uniform(bound))
-        self.bias = params.declare(f"{name}.bias", (d_out,), uniform(bound)) if bias else None
+        self.bias = params.declare(f"{name}.bias", (d_out,), bias_init or uniform(bound)) if bias else None
 
     # Products are taken on 2-D views: a stacked (B, T, d) @ (d, d') product would be B
     # separate small matrix products.
@@ -122,7 +123,7 @@ class Dropout:
     in evaluation (``training = False``) the layer is the identity. The masks come from the
     layer's own host generator ``default_rng(seed)``, so a run is reproducible."""
 
-    def __init__(self, rate: float, seed: int = 0):
+    def __init__(self, rate: float, seed: int | tuple[int, ...] | list[int] = 0):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"dropout rate must lie in [0, 1), got {rate!r}")
         self.rate = float(rate)

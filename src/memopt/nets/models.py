@@ -20,20 +20,24 @@ All share :class:`Network`: ``forward`` (outputs, remembering what backward need
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from memopt._checks import integer
+from memopt._checks import integer, real
 from memopt.backend import array_module, xp_for_device
 from memopt.nets.layers import (
     DecoderBlock,
+    Dropout,
     Embedding,
     Linear,
     ReLU,
+    Tanh,
     scatter_rows,
     sinusoidal_positions,
 )
 from memopt.nets.losses import CrossEntropy, MeanSquaredError
-from memopt.nets.params import Parameters, normal
+from memopt.nets.params import Parameters, constant, he_normal, normal, uniform, xavier_uniform
 
 
 class Network:
@@ -176,29 +180,78 @@ class QuadraticMLP(Network):
 
 
 class MLPClassifier(Network):
-    """Fully connected ReLU network on real-valued inputs (B, features) -> logits (B, classes):
+    """Fully connected network on real-valued inputs (B, features) -> logits (B, classes):
 
-        h_0 = x, h_i = ReLU(h_{i-1} W_i + b_i) for i = 1 .. L-1, logits = h_{L-1} W_L + b_L,
+        h_0 = x, h_i = act(h_{i-1} W_i + b_i) for i = 1 .. L-1, logits = h_{L-1} W_L + b_L,
 
-    with ``hidden`` the widths of the L - 1 hidden layers, every weight and bias initialised
-    uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)] as PyTorch's ``nn.Linear``, and the
-    cross-entropy of the logits against integer labels as the loss.
+    with ``hidden`` the widths of the L - 1 hidden layers and the cross-entropy of the logits
+    against integer labels as the loss. The options the training chapters vary:
+
+    * ``activation``: ``"relu"`` or ``"tanh"``;
+    * ``init``: the weights' initialisation, ``"pytorch"`` (uniform on +-1/sqrt(fan_in), weights
+      and biases, as ``nn.Linear``), ``"he"`` (N(0, 2 / fan_in); He et al. 2015), ``"xavier"``
+      (uniform on +-sqrt(6 / (fan_in + fan_out)); Glorot & Bengio 2010) or ``"equal"`` (every
+      weight 1 / fan_in: all units of a layer start identical), each multiplied by
+      ``init_gain``; biases start at 0 except under ``"pytorch"``;
+    * ``dropout``: inverted dropout of that rate after every hidden activation, in training
+      only (:meth:`evaluate` and ``train(False)`` switch it off);
+    * ``residual``: every hidden layer whose input and output widths agree becomes a skip
+      block, h_i = h_{i-1} + act(h_{i-1} W_i + b_i) (He et al. 2016; Li et al. 2018's "skip").
+
+    Layer i's parameters are ``layer{i}.weight`` and ``layer{i}.bias``.
     """
 
+    ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
+    INITS = ("pytorch", "he", "xavier", "equal")
+
     def __init__(self, features: int, classes: int, hidden: tuple[int, ...] = (128, 128), *,
-                 seed: int = 0, dtype=np.float32, device=None):
+                 activation: str = "relu", init: str = "pytorch", init_gain: float = 1.0,
+                 dropout: float = 0.0, residual: bool = False, seed: int = 0, dtype=np.float32,
+                 device=None):
         self.input_length = integer("features", features)
         self.classes = integer("classes", classes, minimum=2)
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
             raise TypeError(f"hidden must be a sequence of layer widths, got {hidden!r}")
         self.hidden = tuple(integer("hidden width", w) for w in hidden)
+        if activation not in self.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(self.ACTIVATIONS)}, got {activation!r}")
+        if init not in self.INITS:
+            raise ValueError(f"init must be one of {', '.join(self.INITS)}, got {init!r}")
+        init_gain = real("init_gain", init_gain, strict=False)
+        if not isinstance(residual, bool):
+            raise TypeError(f"residual must be True or False, got {residual!r}")
+        self.activation, self.init, self.residual = activation, init, residual
         widths = (self.input_length, *self.hidden, self.classes)
         self.params = Parameters()
-        self.layers = [Linear(self.params, f"layer{i}", d_in, d_out, bias=True)
-                       for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:]))]
-        self.activations = [ReLU() for _ in self.hidden]
+        self.layers = []
+        for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
+            weights = {"pytorch": uniform(init_gain / math.sqrt(d_in)), "he": he_normal(d_in, init_gain),
+                       "xavier": xavier_uniform(d_in, d_out, init_gain),
+                       "equal": constant(init_gain / d_in)}[init]
+            biases = None if init == "pytorch" else constant(0.0)
+            self.layers.append(Linear(self.params, f"layer{i}", d_in, d_out, bias=True, init=weights,
+                                      bias_init=biases))
+        self.activations = [self.ACTIVATIONS[activation]() for _ in self.hidden]
+        self.dropouts = [Dropout(dropout, seed=[seed, i]) for i in range(len(self.hidden))] if dropout else []
+        #: whether hidden layer i is a skip block (its input and output widths agree)
+        self.skips = [residual and d_in == d_out for d_in, d_out in zip(widths[:-2], widths[1:-1])]
         self.loss = CrossEntropy()
         self._setup(seed, dtype, device)
+
+    def train(self, mode: bool = True) -> None:
+        """Training mode (dropout on) or evaluation mode (dropout off)."""
+        for layer in self.dropouts:
+            layer.training = bool(mode)
+
+    def evaluate(self, inputs, labels, chunk: int = 4096) -> tuple[float, float]:
+        """(mean loss, accuracy) in evaluation mode, whatever the current mode."""
+        modes = [layer.training for layer in self.dropouts]
+        self.train(False)
+        try:
+            return super().evaluate(inputs, labels, chunk)
+        finally:
+            for layer, mode in zip(self.dropouts, modes):
+                layer.training = mode
 
     def as_inputs(self, inputs):
         """Real-valued inputs of shape (batch, features), finite, in the parameters' dtype."""
@@ -213,11 +266,16 @@ class MLPClassifier(Network):
 
     def forward(self, inputs):
         h = self.as_inputs(inputs)
-        for layer, activation in zip(self.layers, self.activations):
-            h = activation.forward(layer.forward(h))
+        for i, (layer, activation) in enumerate(zip(self.layers, self.activations)):
+            out = activation.forward(layer.forward(h))
+            if self.dropouts:
+                out = self.dropouts[i].forward(out)
+            h = h + out if self.skips[i] else out
         return self.layers[-1].forward(h)
 
     def backward(self, dlogits) -> None:
         dh = self.layers[-1].backward(dlogits)
-        for layer, activation in zip(reversed(self.layers[:-1]), reversed(self.activations)):
-            dh = layer.backward(activation.backward(dh))
+        for i in reversed(range(len(self.activations))):
+            dout = self.dropouts[i].backward(dh) if self.dropouts else dh
+            dinput = self.layers[i].backward(self.activations[i].backward(dout))
+            dh = dh + dinput if self.skips[i] else dinput
