@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 JUPYTER_BOOK := $(BIN)/jupyter-book
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg
+# One pytest worker a core (pytest-xdist); loadscope keeps each notebook's cells, and each test
+# module, on one worker and in order.
+PARALLEL := -n auto --dist loadscope
 
 .PHONY: book test notebooks reproduce gpu-check clean help
 
@@ -41,8 +44,8 @@ book: $(INSTALLED)
 # execution cache) instead of executing the chapters again, and a headless Chromium opens every
 # page of that site from file:// (tests/browser).
 test: $(INSTALLED)
-	$(BIN)/python -m pytest tests book $(NBVAL) --ignore=tests/browser
-	MEMOPT_PERTURB=ulp $(BIN)/python -m pytest book $(NBVAL) -p no:cacheprovider
+	$(BIN)/python -m pytest tests book $(NBVAL) $(PARALLEL) --ignore=tests/browser
+	MEMOPT_PERTURB=ulp $(BIN)/python -m pytest book $(NBVAL) $(PARALLEL) -p no:cacheprovider
 	$(BIN)/python -m memopt.book seed-cache
 	$(JUPYTER_BOOK) build . -W -n --keep-going
 	$(BIN)/python -m pytest tests/browser -p no:cacheprovider

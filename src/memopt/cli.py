@@ -34,7 +34,8 @@ from memopt.cache import CACHE_VARIABLE, ResultCache, default_root
 #: Experiments that compute with NumPy on the host whatever the device: their work is small and
 #: sequential, and a GPU would only add transfers. book/gpu.md lists the same chapters.
 HOST_ONLY = ("ovg", "convex_memory", "regression_memory", "multiscale", "icl_newton",
-             "double_descent", "adaptive", "optimizers", "checkpointing")
+             "double_descent", "adaptive", "optimizers", "checkpointing",
+             "landscape", "initialisation", "sharpness")
 
 
 class UsageError(ValueError):

@@ -22,6 +22,9 @@ EXPERIMENTS = {
     "adaptive": "memopt.experiments.adaptive",
     "optimizers": "memopt.experiments.optimizers",
     "checkpointing": "memopt.experiments.checkpointing",
+    "landscape": "memopt.experiments.landscape",
+    "initialisation": "memopt.experiments.initialisation",
+    "sharpness": "memopt.experiments.sharpness",
 }
 
 
