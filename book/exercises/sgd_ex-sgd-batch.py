@@ -12,7 +12,7 @@ its whole delta-method interval in [B/2, 2B].
 
 import numpy as np
 
-from memopt.experiments.sgd import ratio_of_means
+from memopt.claims import ratio_of_means
 from memopt.optim import sgd
 from memopt.problems import planted_logistic
 

@@ -14,7 +14,7 @@ alpha sigma_*^2 / 4, and the ratio of the two floors (delta-method interval) lie
 
 import numpy as np
 
-from memopt.experiments.sgd import ratio_of_means
+from memopt.claims import ratio_of_means
 from memopt.optim import sgd
 from memopt.problems import planted_logistic
 

@@ -143,6 +143,38 @@ def median_with_range(samples, what: str = "seeds") -> Estimate:
                     float(values.min()), float(values.max()), f"median, range over {values.size} {what}")
 
 
+def ratio_of_means(numerator, denominator, what: str = "seeds", errors: float = 2.0) -> Estimate:
+    """mean(numerator) / mean(denominator) over paired samples (sample r of both comes from the
+    same seed), ± ``errors`` standard errors by the delta method: the standard error of the mean
+    of the linearised samples (n_r - R d_r) / mean(d), which carries the pairs' covariance. A
+    ratio of means, not a mean of ratios: a sample whose denominator is near 0 would dominate
+    a mean of per-sample ratios."""
+    n, d = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if n.shape != d.shape or n.ndim != 1 or n.size < 2:
+        raise ValueError(f"need two paired 1-D samples of equal length, at least 2 {what}, "
+                         f"got shapes {n.shape} and {d.shape}")
+    if not (np.isfinite(n).all() and np.isfinite(d).all()) or d.mean() <= 0:
+        raise ValueError("the samples must be finite and the denominators' mean positive")
+    ratio = float(n.mean() / d.mean())
+    half = errors * float(np.std((n - ratio * d) / d.mean(), ddof=1)) / math.sqrt(n.size)
+    return Estimate(ratio, ratio - half, ratio + half,
+                    f"ratio of means ± {errors:g} s.e. (delta method) over {n.size} {what}")
+
+
+def max_of_means(samples, what: str = "seeds", errors: float = 2.0) -> Estimate:
+    """The largest over columns t of the mean over rows of ``samples`` (seeds x points): the
+    maximum of a mean curve. Its interval is [max_t (m_t - e s_t), max_t (m_t + e s_t)], m_t
+    and s_t the mean and standard error of column t: the whole curve lies below a threshold
+    exactly when the upper end does, and some point lies above it when the lower end does."""
+    values = np.asarray(samples, dtype=float)
+    if values.ndim != 2 or values.shape[0] < 2:
+        raise ValueError(f"need samples of shape (at least 2 {what}, points), got {values.shape}")
+    mean = values.mean(axis=0)
+    error = errors * values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+    return Estimate(float(mean.max()), float((mean - error).max()), float((mean + error).max()),
+                    f"max over k of the mean ± {errors:g} s.e. over {values.shape[0]} {what}")
+
+
 def at_most(bound: float) -> Expectation:
     """The measured figure is at most ``bound`` (an upper bound from a theorem)."""
     return Expectation(high=bound)

@@ -294,9 +294,8 @@ class SparseRuns:
 
     def advantage(self, group: str) -> claims.Estimate:
         """SGD's mean error on ``group`` over AdaGrad's, at the last step (paired by order)."""
-        from memopt.experiments.sgd import ratio_of_means  # noqa: PLC0415 - shared statistic
 
-        return ratio_of_means(self.final_errors(self.sgd, group), self.final_errors("AdaGrad", group),
+        return claims.ratio_of_means(self.final_errors(self.sgd, group), self.final_errors("AdaGrad", group),
                               what="sample orders")
 
     def step_exponent(self) -> claims.Estimate:

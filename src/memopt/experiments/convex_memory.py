@@ -233,9 +233,9 @@ class Result:
 
     def ellipsoid_shape(self, dim: int | None = None) -> claims.Estimate:
         """Late queries per halving of eps over early ones (1 when queries grow linearly in
-        log(1/eps)) at ``dim``, see :func:`ratio_of_means`."""
+        log(1/eps)) at ``dim``, see :func:`memopt.claims.ratio_of_means`."""
         early, late, _ = self.ellipsoid_halvings(dim)
-        return ratio_of_means(late, early, what="instances")
+        return claims.ratio_of_means(late, early, what="instances")
 
     def ellipsoid_increments(self) -> tuple[np.ndarray, np.ndarray]:
         """(eps, mean queries at eps / 2 - mean queries at eps) at d = dim over
@@ -317,23 +317,6 @@ def within(eps, window) -> np.ndarray:
     """Mask of the accuracies in [low, high] (up to rounding)."""
     low, high = window
     return (eps >= low * (1 - 1e-9)) & (eps <= high * (1 + 1e-9))
-
-
-def ratio_of_means(numerators, denominators, what: str = "instances", errors: float = 2.0) -> claims.Estimate:
-    """mean(numerators) / mean(denominators) over paired samples, ± ``errors`` standard errors
-    by the delta method: the standard error of the mean of the linearised samples
-    (n_i - R d_i) / mean(d). A ratio of means, not a mean of ratios: one instance whose
-    denominator is near 0 (the ellipsoid's best point can jump several halvings of eps in one
-    query) would dominate a mean of per-instance ratios."""
-    n, d = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
-    if n.shape != d.shape or n.ndim != 1 or n.size < 2:
-        raise ValueError("need two paired 1-D samples of at least 2 values")
-    if not (np.isfinite(n).all() and np.isfinite(d).all()) or d.mean() <= 0:
-        raise ValueError("the samples must be finite and the denominators' mean positive")
-    ratio = float(n.mean() / d.mean())
-    half = errors * float(np.std((n - ratio * d) / d.mean(), ddof=1)) / math.sqrt(n.size)
-    return claims.Estimate(ratio, ratio - half, ratio + half,
-                           f"ratio of means ± {errors:g} s.e. (delta method) over {n.size} {what}")
 
 
 def instance_slopes(eps, queries, window) -> np.ndarray:

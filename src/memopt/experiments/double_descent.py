@@ -155,7 +155,7 @@ def largest_ratio_of_means(samples, what: str = "draws", errors: float = 2.0) ->
 
     Each R_j gets ± ``errors`` standard errors from the delta method with the pairs' covariance,
     se(R_j) = sd(x[:, j+1] - R_j x[:, j]) / (sqrt(draws) mean(x[:, j])), as in
-    :func:`memopt.experiments.sgd.ratio_of_means`; near R_j = 1 this is the standard error of the
+    :func:`memopt.claims.ratio_of_means`; near R_j = 1 this is the standard error of the
     paired differences, which decide whether the mean rises. The interval is
     [max_j low_j, max_j high_j]: every step falls when its upper end is below 1, some step
     rises when its lower end is above it."""

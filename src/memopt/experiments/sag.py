@@ -36,7 +36,6 @@ from tqdm import tqdm
 from memopt import claims, plotting
 from memopt.backend import to_numpy
 from memopt.claims import relative_gap
-from memopt.experiments.sgd import max_of_means, ratio_of_means
 from memopt.optim import SAG, SAGA, SVRG, DecreasingStep, Trace, gradient_descent, run_batched
 from memopt.optim.stochastic import SGD, state_bytes
 from memopt.optim.trace import log_iterations
@@ -279,13 +278,13 @@ class ProblemRuns:
     def doubling_exponent(self, label: str) -> claims.Estimate:
         """The local exponent p of E f(x_k) - f* ~ k^-p over the last doubling of the budget,
         p = log2(E gap(K/2) / E gap(K)): 1 for an O(1/k) rate, unbounded for a linear rate.
-        E is the mean over the runs; the interval is the ratio's (:func:`ratio_of_means`,
+        E is the mean over the runs; the interval is the ratio's (:func:`memopt.claims.ratio_of_means`,
         paired by run) carried through log2."""
         trace = self.traces[label]
         k = trace.iterations
         half, end = int(np.argmin(np.abs(k - k[-1] / 2))), len(k) - 1
         gaps = trace.suboptimality(self.f_star)
-        ratio = ratio_of_means(gaps[:, half], gaps[:, end], what="runs")
+        ratio = claims.ratio_of_means(gaps[:, half], gaps[:, end], what="runs")
 
         def log2(x):
             return float(np.log2(x)) if x > 0 else -np.inf
@@ -325,10 +324,10 @@ class ProblemRuns:
         return float(np.max(trace.expected_suboptimality(self.f_star) / self.sag_bound(trace)))
 
     def bound_ratio_estimate(self) -> claims.Estimate:
-        """:meth:`bound_ratio` with its interval over the runs (:func:`memopt.experiments.sgd.max_of_means`):
+        """:meth:`bound_ratio` with its interval over the runs (:func:`memopt.claims.max_of_means`):
         the theorem bounds the expectation, so the mean curve is checked, at every logged k."""
         trace = self.traces[SAG_THEORY]
-        return max_of_means(trace.suboptimality(self.f_star) / self.sag_bound(trace), what="runs")
+        return claims.max_of_means(trace.suboptimality(self.f_star) / self.sag_bound(trace), what="runs")
 
 
 # -- runs that log more than f: the averaged iterate, gradient norms, the estimate of L --------
@@ -449,9 +448,9 @@ class ConvexRuns:
 
     def bound_ratio_estimate(self, label: str) -> claims.Estimate:
         """max over logged k of (mean over runs of f(x̄_k) - f*) / bound(k), with the interval of
-        :func:`memopt.experiments.sgd.max_of_means`."""
+        :func:`memopt.claims.max_of_means`."""
         trace = self.traces[label]
-        return max_of_means((trace.log("averaged_values") - self.f_star) / self.bound(label, trace.iterations),
+        return claims.max_of_means((trace.log("averaged_values") - self.f_star) / self.bound(label, trace.iterations),
                             what="runs")
 
     def gd_bound_ratio(self) -> float:

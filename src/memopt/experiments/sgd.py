@@ -115,36 +115,6 @@ class Config:
 SCALES = {"book": Config(), "paper": Config(runs=512, iterations=200_000)}
 
 
-def ratio_of_means(numerator, denominator, what: str = "runs", errors: float = 2.0) -> claims.Estimate:
-    """mean(numerator) / mean(denominator) over paired samples (run r of both), with ± ``errors``
-    standard errors from the delta method, the covariance of the pairs included:
-    var(A/B) ~ (A/B)^2 (var A / A^2 + var B / B^2 - 2 cov(A, B) / (A B)) for the means A, B."""
-    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
-        raise ValueError(f"need two equal-length 1-d samples of at least 2 {what}, got {a.shape}, {b.shape}")
-    mean_a, mean_b, count = a.mean(), b.mean(), a.size
-    ratio = mean_a / mean_b
-    covariance = np.cov(a, b) / count  # of the two means
-    relative = covariance[0, 0] / mean_a**2 + covariance[1, 1] / mean_b**2 - 2 * covariance[0, 1] / (mean_a * mean_b)
-    half = errors * abs(ratio) * float(np.sqrt(max(relative, 0.0)))
-    return claims.Estimate(float(ratio), float(ratio - half), float(ratio + half),
-                           f"ratio of means ± {errors:g} s.e. (delta method) over {count} {what}")
-
-
-def max_of_means(samples, what: str = "runs", errors: float = 2.0) -> claims.Estimate:
-    """The largest over columns t of the mean over rows of ``samples`` (runs x logged points):
-    the maximum of a mean curve. Its interval is [max_t (m_t - e s_t), max_t (m_t + e s_t)],
-    m_t and s_t the mean and standard error of column t: the whole curve lies below a threshold
-    exactly when the upper end does, and some point lies above it when the lower end does."""
-    values = np.asarray(samples, dtype=float)
-    if values.ndim != 2 or values.shape[0] < 2:
-        raise ValueError(f"need samples of shape (at least 2 {what}, points), got {values.shape}")
-    mean = values.mean(axis=0)
-    error = errors * values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
-    return claims.Estimate(float(mean.max()), float((mean - error).max()), float((mean + error).max()),
-                           f"max over k of the mean ± {errors:g} s.e. over {values.shape[0]} {what}")
-
-
 def variance_with_error(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
     """The sample variance s^2 (ddof 1) of independent ``samples`` ± ``errors`` standard errors,
     the standard error of s^2 being sqrt((m4 - s^4) / N), m4 the central fourth moment."""
@@ -286,7 +256,7 @@ class ControlVariate:
         d mean(D) / mean(D^2), a ratio of means (delta-method interval)."""
         diff = self.x_values[self.draws] - self.y_values[self.draws]
         d = self.mean_x - self.mean_y
-        return ratio_of_means(d * diff, diff * diff, what="draws")
+        return claims.ratio_of_means(d * diff, diff * diff, what="draws")
 
 
 def control_variate(problem, x, snapshot, coordinate: int, draws: int, seed: int) -> ControlVariate:
@@ -359,7 +329,7 @@ class Result:
 
     def floor_ratio(self, numerator: Trace, denominator: Trace) -> claims.Estimate:
         """floor(numerator) / floor(denominator), a ratio of means over runs with the same seeds."""
-        return ratio_of_means(self.run_floors(numerator), self.run_floors(denominator), what="runs")
+        return claims.ratio_of_means(self.run_floors(numerator), self.run_floors(denominator), what="runs")
 
     def sigma_sq_error(self, trace: Trace, batch_size: int = 1) -> float:
         """The relative standard error of the window's sigma^2 (a mean over the runs at the
@@ -406,10 +376,10 @@ class Result:
 
     def decreasing_scaled_gap_estimate(self) -> claims.Estimate:
         """max over logged k >= 1 of k (E f(x_k) - f*), E the mean over runs, with its interval
-        (:func:`max_of_means`)."""
+        (:func:`memopt.claims.max_of_means`)."""
         k = self.decreasing.iterations
         scaled = k * self.decreasing.suboptimality(self.f_star)
-        return max_of_means(scaled[:, k >= 1], what="runs")
+        return claims.max_of_means(scaled[:, k >= 1], what="runs")
 
     def step_pairs(self) -> list[tuple[float, float]]:
         """The (alpha, alpha / 4) pairs among the constant steps."""
@@ -438,7 +408,7 @@ class Result:
         gaps = trace.suboptimality(self.f_star)
         late = gaps[:, k >= 0.75 * last].mean(axis=1)
         early = gaps[:, (k >= 0.5 * last) & (k < 0.75 * last)].mean(axis=1)
-        return ratio_of_means(late, early, what="runs")
+        return claims.ratio_of_means(late, early, what="runs")
 
     def noise_covariance(self) -> np.ndarray:
         """The covariance of grad f_i(x*) over a uniform i (its mean grad f(x*) is ~0)."""
@@ -486,12 +456,12 @@ class Result:
 
     def growing_bound_estimate(self, rho: float) -> claims.Estimate:
         """max over logged k >= 1 of (E f(x_k) - f*) / (omega zeta^k), E the mean over runs
-        (:func:`max_of_means`); at k = 0 the ratio is at most 1 by the definition of omega."""
+        (:func:`memopt.claims.max_of_means`); at k = 0 the ratio is at most 1 by the definition of omega."""
         trace = self.growing[rho]
         omega, zeta = self.growing_theory(rho)
         k = trace.iterations
         scaled = trace.suboptimality(self.f_star) / (omega * zeta**k)
-        return max_of_means(scaled[:, k >= 1], what="runs")
+        return claims.max_of_means(scaled[:, k >= 1], what="runs")
 
     def growing_fit_range(self, rho: float) -> np.ndarray:
         """Logged k in the last two thirds of the run, where the batch is already large."""
