@@ -258,7 +258,8 @@ def test_momentum_matches_the_heavy_ball_recursion(gradients, beta, nesterov):
 def test_gradient_step_is_sgd_and_keeps_no_memory():
     x, state = run(GradientStep(lr=0.5), [1.0, -2.0], [[1.0, 2.0], [3.0, -1.0]])
     np.testing.assert_array_equal(x, [1.0 - 0.5 - 1.5, -2.0 - 1.0 + 0.5])
-    assert set(state.arrays) == {"scratch"}
+    assert set(state.arrays) == {"scratch"} and state.memory == {}
+    assert set(AMSGrad().init(np.zeros(3)).memory) == {"m", "v", "vmax"}
 
 
 @pytest.mark.parametrize("make, match", [

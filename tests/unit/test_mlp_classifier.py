@@ -20,6 +20,20 @@ def data(rows=9, features=6, classes=4, seed=1):
     return rng.standard_normal((rows, features)), rng.integers(0, classes, size=rows)
 
 
+def central_difference_gradient(network, x, y, h=1e-6):
+    vector = network.params.vector
+    numeric = np.empty(vector.size)
+    for i in range(vector.size):
+        old = vector[i]
+        vector[i] = old + h
+        up = network.loss.value(network.forward(x), y)
+        vector[i] = old - h
+        down = network.loss.value(network.forward(x), y)
+        vector[i] = old
+        numeric[i] = (up - down) / (2 * h)
+    return numeric
+
+
 def transcription(network, x):
     """The network's logits written out with the weights read by name."""
     p = network.params
@@ -41,19 +55,8 @@ def test_gradient_matches_central_differences_on_every_parameter():
     network = small_network()
     x, y = data()
     network.loss_and_gradient(x, y)
-    analytic = network.params.grad.copy()
-    vector = network.params.vector
-    h = 1e-6
-    numeric = np.empty_like(analytic)
-    for i in range(vector.size):
-        old = vector[i]
-        vector[i] = old + h
-        up = network.loss.value(network.forward(x), y)
-        vector[i] = old - h
-        down = network.loss.value(network.forward(x), y)
-        vector[i] = old
-        numeric[i] = (up - down) / (2 * h)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(network.params.grad, central_difference_gradient(network, x, y),
+                               rtol=1e-5, atol=1e-8)
 
 
 def test_forward_and_loss_match_a_numpy_transcription():
@@ -104,20 +107,6 @@ def test_bad_inputs_are_rejected_with_clear_errors():
 
 
 # -- the options of the training chapters: activation, initialisation, dropout, skips ----------
-def central_difference_gradient(network, x, y, h=1e-6):
-    vector = network.params.vector
-    numeric = np.empty(vector.size)
-    for i in range(vector.size):
-        old = vector[i]
-        vector[i] = old + h
-        up = network.loss.value(network.forward(x), y)
-        vector[i] = old - h
-        down = network.loss.value(network.forward(x), y)
-        vector[i] = old
-        numeric[i] = (up - down) / (2 * h)
-    return numeric
-
-
 @pytest.mark.parametrize("options", [
     {"activation": "tanh"},
     {"activation": "tanh", "residual": True, "init": "xavier"},

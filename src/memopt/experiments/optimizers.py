@@ -93,9 +93,9 @@ def make_method(name: str, lr: float) -> AdaptiveMethod:
 
 def state_floats_per_parameter(method: AdaptiveMethod, parameters: int) -> float:
     """Floats of optimizer state per parameter, measured from ``method.init`` on a vector of
-    ``parameters`` zeros: the sizes of its arrays other than the scratch buffer, over the count."""
+    ``parameters`` zeros: the sizes of the arrays it carries between steps, over the count."""
     state = method.init(np.zeros(integer("parameters", parameters)))
-    return sum(a.size for name, a in state.arrays.items() if name != "scratch") / parameters
+    return sum(a.size for a in state.memory.values()) / parameters
 
 
 def sqrt10_grid(low_exponent: float, high_exponent: float) -> tuple[float, ...]:

@@ -76,6 +76,11 @@ class AdaptiveState:
     def __getitem__(self, name):
         return self.arrays[name]
 
+    @property
+    def memory(self) -> dict:
+        """The arrays carried from step to step (the scratch buffer of one step excluded)."""
+        return {name: a for name, a in self.arrays.items() if name != "scratch"}
+
 
 class AdaptiveMethod:
     """Shared by the methods: hyperparameter checks, the warmup schedule, the state."""
