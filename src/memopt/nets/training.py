@@ -67,7 +67,8 @@ class History:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Integer inputs and labels of the training and validation rows (host arrays)."""
+    """Inputs and integer labels of the training and validation rows (host arrays): token ids
+    for the grokking networks, real-valued rows for :class:`~memopt.nets.MLPClassifier`."""
 
     train_inputs: np.ndarray
     train_labels: np.ndarray
