@@ -12,19 +12,19 @@ player wins, with exactly d/2 - k queries; one bit fewer (M = k d - 1) costs it 
 
 import numpy as np
 
-from memopt.games import ovg
+from memopt.games import ovg, players
 
 d, k, trials = 32, 4, 8
 A = ovg.draw_matrices(d, trials, seed=np.random.default_rng(0))
-players = {
-    "rows": ovg.RowStorer(),
-    "answers": ovg.AnswerStorer(),
-    "sketch": ovg.SketchPlayer(),
+strategies = {
+    "rows": players.RowStorer(),
+    "answers": players.AnswerStorer(),
+    "sketch": players.SketchPlayer(),
 }
 
 results = {}
 for budget in (k * d - 1, k * d):
-    for name, player in players.items():
+    for name, player in strategies.items():
         game = ovg.play(player, A, k, budget)
         # queries of a trial the player lost count as infinitely many
         worst = float(np.where(game.won, game.queries, np.inf).max())
@@ -35,7 +35,7 @@ for budget in (k * d - 1, k * d):
             f"most queries in a trial {worst}"
         )
 
-best = min(players, key=lambda name: results[name, k * d])
+best = min(strategies, key=lambda name: results[name, k * d])
 if best != "rows" or results["rows", k * d] != d // 2 - k:
     raise AssertionError(
         f"expected the rows player to win every trial with d/2 - k = {d // 2 - k} "

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from memopt.games import ovg
+from memopt.games import ovg, players
 
 d, k, trials = 32, 4, 8
-player = ovg.SketchPlayer()
+player = players.SketchPlayer()
 w = player.entry_bits(d)
 if w != math.ceil(math.log2(d + 1)):
     raise AssertionError(f"entry width {w} is not ceil(log2(d + 1))")

@@ -18,17 +18,17 @@ import math
 
 import numpy as np
 
-from memopt.games import ovg
+from memopt.games import codec, ovg, players
 
 d, trials = 64, 32
 k = d // 8
 A = ovg.draw_matrices(d, trials, seed=np.random.default_rng(2))
-Y = ovg.null_vectors(A, k)
-b_star = ovg.AnswerStorer.guaranteed_bits(d)
+Y = players.null_vectors(A, k)
+b_star = players.AnswerStorer.guaranteed_bits(d)
 
 passing = None
 for b in range(1, b_star + 1):
-    verdict = ovg.judge(A, ovg.dequantise(ovg.quantise(Y, b), b))
+    verdict = ovg.judge(A, codec.dequantise(codec.quantise(Y, b), b))
     if (verdict.residuals <= ovg.orthogonality_threshold(d)).all():
         passing = b
         break

@@ -17,12 +17,9 @@ import math
 
 import numpy as np
 
-from memopt.optim.streaming import (
-    Kaczmarz,
-    WindowProjection,
-    predicted_projection_samples,
-    run_methods,
-)
+from memopt.optim.stream_runs import run_methods
+from memopt.optim.streaming import Kaczmarz, WindowProjection
+from memopt.optim.streaming_theory import predicted_projection_samples
 from memopt.problems.regression import GaussianRegression
 
 d, accuracy, trials = 50, 1e-6, 16

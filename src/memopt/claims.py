@@ -16,7 +16,9 @@ same fields, so nbval's comparison of the text also checks the record.
 
 A measurement that depends on seeds (random instances, initial weights, sample orders) is
 passed as an :class:`Estimate`: the statistic over the seeds with an interval for its
-uncertainty (:func:`mean_with_error`, :func:`median_with_range`). Its verdict is decided only
+uncertainty (:func:`mean_with_error`, :func:`median_with_range`, ratios of paired means
+(:func:`ratio_of_means`, :func:`largest_ratio_of_means`), :func:`variance_with_error`,
+:func:`jackknife` for smooth functions of a mean curve). Its verdict is decided only
 when the whole interval lies on one side of the threshold; an interval that straddles it is
 *undecided*, which fails like a contradiction: a claim within its noise of its threshold is a
 defect of the experiment (too few seeds, too small an effect), not a coin flip that another
@@ -155,8 +157,7 @@ def ratio_of_means(numerator, denominator, what: str = "seeds", errors: float = 
                          f"got shapes {n.shape} and {d.shape}")
     if not (np.isfinite(n).all() and np.isfinite(d).all()) or d.mean() <= 0:
         raise ValueError("the samples must be finite and the denominators' mean positive")
-    ratio = float(n.mean() / d.mean())
-    half = errors * float(np.std((n - ratio * d) / d.mean(), ddof=1)) / math.sqrt(n.size)
+    ratio, half = (float(v[0]) for v in paired_ratios(n[:, None], d[:, None], errors))
     return Estimate(ratio, ratio - half, ratio + half,
                     f"ratio of means ± {errors:g} s.e. (delta method) over {n.size} {what}")
 
@@ -173,6 +174,87 @@ def max_of_means(samples, what: str = "seeds", errors: float = 2.0) -> Estimate:
     error = errors * values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
     return Estimate(float(mean.max()), float((mean - error).max()), float((mean + error).max()),
                     f"max over k of the mean ± {errors:g} s.e. over {values.shape[0]} {what}")
+
+
+def variance_with_error(samples, what: str = "draws", errors: float = 2.0) -> Estimate:
+    """The sample variance s^2 (ddof 1) of independent ``samples`` ± ``errors`` standard errors,
+    the standard error of s^2 being sqrt((m4 - s^4) / N), m4 the central fourth moment."""
+    values = np.asarray(samples, dtype=float).ravel()
+    if values.size < 2:
+        raise ValueError(f"a variance needs at least 2 {what}, got {values.size}")
+    centred = values - values.mean()
+    s2 = float(centred.var(ddof=1))
+    half = errors * float(np.sqrt(max((centred**4).mean() - s2**2, 0.0) / values.size))
+    return Estimate(s2, s2 - half, s2 + half, f"sample variance ± {errors:g} s.e. over {values.size} {what}")
+
+
+def jackknife(statistic, samples, what: str = "runs", errors: float = 2.0) -> Estimate:
+    """``statistic`` of the mean over rows of ``samples`` (runs x points), with ± ``errors``
+    jackknife standard errors: sqrt((R-1)/R sum_r (theta_(r) - mean theta_(.))^2), theta_(r) the
+    statistic of the mean without run r. For smooth functions of means, such as a line fitted to
+    the log of a mean curve."""
+    values = np.asarray(samples, dtype=float)
+    if values.ndim != 2 or values.shape[0] < 2:
+        raise ValueError(f"need samples of shape (at least 2 {what}, points), got {values.shape}")
+    count = values.shape[0]
+    total = values.sum(axis=0)
+    value = float(statistic(total / count))
+    leave_one_out = np.array([statistic((total - row) / (count - 1)) for row in values], dtype=float)
+    half = errors * float(np.sqrt((count - 1) / count * ((leave_one_out - leave_one_out.mean()) ** 2).sum()))
+    return Estimate(value, value - half, value + half,
+                           f"± {errors:g} jackknife s.e. over {count} {what}")
+
+
+def paired_ratios(numerator, denominator, errors: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """R = mean(numerator) / mean(denominator), column by column over paired rows (draws), and
+    ``errors`` standard errors of R from the delta method with the pairs' covariance:
+    se(R) = sd(numerator - R denominator) / (sqrt(rows) |mean(denominator)|)."""
+    mean_num, mean_den = numerator.mean(axis=0), denominator.mean(axis=0)
+    ratio = mean_num / mean_den
+    residual = numerator - ratio * denominator
+    return ratio, errors * residual.std(axis=0, ddof=1) / np.sqrt(numerator.shape[0]) / np.abs(mean_den)
+
+
+def largest_local_peak(samples, what: str = "draws", errors: float = 2.0) -> Estimate:
+    """Whether the mean curve of ``samples`` (draws x points, paired) has an interior local
+    maximum: max over interior j of min(m_j / m_{j-1}, m_j / m_{j+1}), m the mean over draws,
+    which exceeds 1 exactly when the curve rises into some point j and falls after it.
+
+    Each ratio gets ± ``errors`` standard errors from the paired delta method
+    (:func:`paired_ratios`), and the interval is [max_j min(low_j-, low_j+),
+    max_j min(high_j-, high_j+)]: no interior local maximum when its upper end is at most 1,
+    one (at least) when its lower end exceeds 1."""
+    x = np.asarray(samples, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 3:
+        raise ValueError(f"need samples of shape (at least 2 {what}, at least 3 points), got {x.shape}")
+    rise, rise_error = paired_ratios(x[:, 1:-1], x[:, :-2], errors)  # into j
+    fall, fall_error = paired_ratios(x[:, 1:-1], x[:, 2:], errors)  # out of j
+    value = np.minimum(rise, fall)
+    low, high = np.minimum(rise - rise_error, fall - fall_error), np.minimum(rise + rise_error, fall + fall_error)
+    return Estimate(
+        float(value.max()), float(low.max()), float(high.max()),
+        f"largest over interior N of min(rise into N, fall after N), ratios of means ± {errors:g} s.e. "
+        f"(delta method, paired) over {x.shape[0]} {what}")
+
+
+def largest_ratio_of_means(samples, what: str = "draws", errors: float = 2.0) -> Estimate:
+    """max over j of R_j = mean(x[:, j+1]) / mean(x[:, j]), the largest ratio between consecutive
+    points of a mean curve (``samples``: draws x points, paired: draw r at both points).
+
+    Each R_j gets ± ``errors`` standard errors from the delta method with the pairs' covariance,
+    se(R_j) = sd(x[:, j+1] - R_j x[:, j]) / (sqrt(draws) mean(x[:, j])), as in
+    :func:`memopt.claims.ratio_of_means`; near R_j = 1 this is the standard error of the
+    paired differences, which decide whether the mean rises. The interval is
+    [max_j low_j, max_j high_j]: every step falls when its upper end is below 1, some step
+    rises when its lower end is above it."""
+    x = np.asarray(samples, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
+        raise ValueError(f"need samples of shape (at least 2 {what}, at least 2 points), got {x.shape}")
+    ratio, error = paired_ratios(x[:, 1:], x[:, :-1], errors)
+    return Estimate(
+        float(ratio.max()), float((ratio - error).max()), float((ratio + error).max()),
+        f"largest over consecutive N of the ratio of means ± {errors:g} s.e. "
+        f"(delta method, paired) over {x.shape[0]} {what}")
 
 
 def at_most(bound: float) -> Expectation:

@@ -34,6 +34,7 @@ from memopt.cache import CACHE_VARIABLE, ResultCache, default_root
 #: Experiments that compute with NumPy on the host whatever the device: their work is small and
 #: sequential, and a GPU would only add transfers. book/gpu.md lists the same chapters.
 HOST_ONLY = ("ovg", "convex_memory", "regression_memory", "multiscale", "icl_newton",
+             "icl_trained", "icl_architectures",
              "double_descent", "adaptive", "optimizers", "checkpointing",
              "landscape", "initialisation", "sharpness")
 

@@ -11,3 +11,20 @@ def central_difference(fun, x, h=1e-6):
         e[j] = h
         grad[j] = (fun(x + e) - fun(x - e)) / (2 * h)
     return grad
+
+
+def model_gradients(model, *data):
+    """The gradient of ``model.loss_and_gradient(*data)`` in the model's parameters twice: as
+    backpropagated (left in ``model.params.grad``) and by :func:`central_difference`. The
+    parameters are restored afterwards."""
+    model.loss_and_gradient(*data)
+    analytic = np.array(model.params.grad, copy=True)
+    theta = np.array(model.params.vector, copy=True)
+
+    def loss_at(values):
+        model.params.load(values)
+        return model.loss_and_gradient(*data)
+
+    numeric = central_difference(loss_at, theta)
+    model.params.load(theta)
+    return analytic, numeric

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
 from sklearn.metrics.pairwise import rbf_kernel
 
-from memopt import cli
+from memopt import claims, cli
 from memopt.experiments import double_descent as dd
 from memopt.features import (
     RandomFourierFeatures,
@@ -393,7 +393,7 @@ def test_ridge_tuned_at_each_size_by_the_validation_loss(result):
         assert sum(result.ridge_choice_counts(target).values()) == choice.size
         np.testing.assert_array_equal(result.curves_of(target, "tuned"), tuned)
         estimate = result.local_peak_estimate(target)
-        assert estimate.value == dd.largest_local_peak(tuned).value
+        assert estimate.value == claims.largest_local_peak(tuned).value
         mean = tuned.mean(0)
         assert result.largest_rise(target) == pytest.approx(np.max(mean[1:] / mean[:-1]))
 
@@ -401,27 +401,27 @@ def test_ridge_tuned_at_each_size_by_the_validation_loss(result):
 def test_largest_local_peak_finds_interior_maxima():
     draws = np.array([1.0, 1.1, 0.9])[:, None]
     falling = draws * np.array([4.0, 3.0, 2.0, 1.0])
-    estimate = dd.largest_local_peak(falling)
+    estimate = claims.largest_local_peak(falling)
     # Never rises: the figure is the largest rise into a point, 3/4 at the first interior point.
     assert estimate.value == pytest.approx(0.75) and estimate.low == estimate.high == pytest.approx(0.75)
     peaked = draws * np.array([1.0, 3.0, 2.0, 1.0])
-    assert dd.largest_local_peak(peaked).value == pytest.approx(1.5)  # min(3/1, 3/2) at the peak
+    assert claims.largest_local_peak(peaked).value == pytest.approx(1.5)  # min(3/1, 3/2) at the peak
     # A U (no interior maximum) passes; a rise at the right end alone is not a peak.
     u = draws * np.array([3.0, 1.0, 2.0, 4.0])
-    assert dd.largest_local_peak(u).value == pytest.approx(0.5)  # min(2/1, 2/4) = 0.5
+    assert claims.largest_local_peak(u).value == pytest.approx(0.5)  # min(2/1, 2/4) = 0.5
     # The paired delta method: noisy draws around a flat curve give an interval around 1.
     noisy = np.array([[1.0, 1.02, 1.0], [1.0, 0.98, 1.0], [1.0, 1.01, 1.0], [1.0, 0.99, 1.0]])
-    flat = dd.largest_local_peak(noisy)
+    flat = claims.largest_local_peak(noisy)
     assert flat.low < 1 < flat.high and "4 draws" in flat.method
     with pytest.raises(ValueError, match="at least 3 points"):
-        dd.largest_local_peak(np.ones((3, 2)))
+        claims.largest_local_peak(np.ones((3, 2)))
 
 
 def test_largest_ratio_of_means_is_the_paired_delta_method():
     # Every draw falls by 10% at the first step, then falls or rises by 1%: the mean falls, but
     # the second step's interval reaches above 1.
     base = np.array([[10.0, 9.0, 9.0 * 0.99], [20.0, 18.0, 18.0 * 1.01], [30.0, 27.0, 27.0 * 0.99]])
-    estimate = dd.largest_ratio_of_means(base)
+    estimate = claims.largest_ratio_of_means(base)
     mean = base.mean(0)
     assert estimate.value == pytest.approx(max(mean[1:] / mean[:-1]))
     ratio = mean[1:] / mean[:-1]
@@ -434,10 +434,10 @@ def test_largest_ratio_of_means_is_the_paired_delta_method():
     assert estimate.value < 1 < estimate.high
     # Draws that move together have an exact ratio whatever their spread.
     together = np.outer([1.0, 5.0, 50.0], [4.0, 2.0, 1.0])
-    exact = dd.largest_ratio_of_means(together)
+    exact = claims.largest_ratio_of_means(together)
     assert exact.value == exact.low == exact.high == pytest.approx(0.5)
     with pytest.raises(ValueError, match="at least 2"):
-        dd.largest_ratio_of_means(np.ones((1, 4)))
+        claims.largest_ratio_of_means(np.ones((1, 4)))
 
 
 def test_limits_are_kernel_regressions(result):

@@ -82,3 +82,11 @@ def test_trace_batch_second_moment():
     np.testing.assert_allclose(trace.batch_second_moment(4), [[2 + 8 / 4, 4 / 4]])
     with pytest.raises(ValueError, match="record_second_moment"):
         make_trace(np.ones((1, 2))).batch_second_moment(2)
+
+
+def test_as_schedule_keeps_an_inverse_time_step():
+    from memopt.optim.schedules import InverseTimeStep, as_schedule
+
+    step = InverseTimeStep(0.5, 20.0)
+    assert as_schedule(step) is step
+    assert [step(k) for k in (0, 20, 60)] == pytest.approx([0.5, 0.25, 0.125])

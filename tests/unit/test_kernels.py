@@ -18,7 +18,8 @@ from memopt.kernels import cpu
 from memopt.nets.losses import CrossEntropy
 from memopt.optim import SAG, SAGA, SGD, SVRG, DecreasingStep, run_batched
 from memopt.optim.adaptive import AdamW
-from memopt.optim.streaming import Kaczmarz, StreamingSGD, run_methods
+from memopt.optim.stream_runs import run_methods
+from memopt.optim.streaming import Kaczmarz, StreamingSGD
 from memopt.problems import LogisticGLM, planted_logistic
 from memopt.problems.regression import GaussianRegression, RegressionStream
 
@@ -207,7 +208,7 @@ def test_streaming_kernels_match_the_numpy_twin(name, choice):
 
     def consume():
         method = STREAMING[name](12, 4)
-        checked = method._check(rows, labels, chunk=True)
+        checked = method.validate(rows, labels, chunk=True)
         return method, method.consume_tracking(*checked, stream.targets)
 
     with kernels.using("numpy"):
@@ -423,7 +424,7 @@ def test_gpu_streaming_kernels_match_the_cpu(name, trials):
     stream = RegressionStream(GaussianRegression(16), seeds=range(trials))
     rows, labels = stream.draw(400)
     cpu_method = STREAMING[name](16, trials)
-    expected = cpu_method.consume_tracking(*cpu_method._check(rows, labels, chunk=True), stream.targets)
+    expected = cpu_method.consume_tracking(*cpu_method.validate(rows, labels, chunk=True), stream.targets)
     gpu_method = STREAMING[name](16, trials, x0=backend.asarray(np.zeros(16), "gpu"))
     got = gpu_method.consume_tracking(backend.asarray(rows, "gpu"), backend.asarray(labels, "gpu"),
                                       backend.asarray(stream.targets, "gpu"))

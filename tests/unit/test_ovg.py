@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memopt.experiments import ovg as experiment
-from memopt.games import ovg
+from memopt.games import codec, ovg, players
 
 
 def linf(A, x):
@@ -100,7 +100,7 @@ def test_judge_matches_direct_loops_and_least_squares_projections():
 
 def test_null_vectors_win_and_match_scipy():
     A = ovg.draw_matrices(16, 3, seed=4)
-    Y = ovg.null_vectors(A, 8)
+    Y = players.null_vectors(A, 8)
     assert ovg.judge(A, Y).won.all()
     for t in range(3):
         reference = orthonormal_null_basis(A[t])
@@ -120,7 +120,7 @@ def tilted(A, y, ratio):
 @pytest.mark.parametrize("d", [8, 16, 64])
 def test_judge_near_miss_orthogonality(d):
     A = ovg.draw_matrices(d, 1, seed=d)
-    y = ovg.null_vectors(A, 1)[0, 0]
+    y = players.null_vectors(A, 1)[0, 0]
     for ratio, expected in [(1.001, False), (0.999, True)]:
         verdict = ovg.judge(A, tilted(A[0], y, ratio)[None, None])
         assert verdict.residuals[0, 0] * d**4 == pytest.approx(ratio, rel=1e-6)
@@ -130,7 +130,7 @@ def test_judge_near_miss_orthogonality(d):
 @pytest.mark.parametrize("d", [8, 16, 64])
 def test_judge_near_miss_independence(d):
     A = ovg.draw_matrices(d, 1, seed=d + 1)
-    u, w = ovg.null_vectors(A, 2)[0]
+    u, w = players.null_vectors(A, 2)[0]
     bound = 1 - d**-2.0
     for cosine, expected in [(bound * (1 + 1e-6), False), (bound * (1 - 1e-6), True)]:
         second = cosine * u + np.sqrt(1 - cosine**2) * w
@@ -141,7 +141,7 @@ def test_judge_near_miss_independence(d):
 
 def test_judge_rejects_vectors_in_the_span_of_earlier_ones_and_zero_vectors():
     A = ovg.draw_matrices(16, 1, seed=5)
-    Y = ovg.null_vectors(A, 3)
+    Y = players.null_vectors(A, 3)
     spanned = Y.copy()
     spanned[0, 2] = 0.3 * Y[0, 0] - 2.0 * Y[0, 1]
     verdict = ovg.judge(A, spanned)
@@ -156,7 +156,7 @@ def test_judge_rejects_vectors_in_the_span_of_earlier_ones_and_zero_vectors():
 @given(st.floats(min_value=-250, max_value=250), st.sampled_from([np.float32, np.float64]))
 def test_judge_is_scale_invariant_even_at_extreme_scales(exponent, dtype):
     A = ovg.draw_matrices(8, 1, seed=6)
-    Y = ovg.null_vectors(A, 2) + np.array([0.0, 1e-3])[None, :, None] * A[:, :1].astype(float)
+    Y = players.null_vectors(A, 2) + np.array([0.0, 1e-3])[None, :, None] * A[:, :1].astype(float)
     scaled = (Y * 10.0**exponent)
     if dtype is np.float32:
         if not 1e-30 < 10.0**exponent < 1e30:
@@ -177,12 +177,12 @@ def test_messages_round_trip_with_exact_sizes(fields, seed):
     data = [(w, rng.integers(0, 2**w, size=(trials, n), dtype=np.uint64).astype(np.int64)
              if w < 63 else rng.integers(0, 2**62, size=(trials, n)) * 2 + 1) for w, n in fields]
     total = sum(w * n for w, n in fields)
-    writer = ovg.MessageWriter(trials, total)
+    writer = codec.MessageWriter(trials, total)
     for w, values in data:
         writer.write_unsigned(values, w)
     message = writer.finish()
     assert message.size == total == message.bits.shape[1] and set(np.unique(message.bits)) <= {0, 1}
-    reader = ovg.MessageReader(message)
+    reader = codec.MessageReader(message)
     for w, values in data:
         np.testing.assert_array_equal(reader.read_unsigned(values.shape[1], w), values)
     with pytest.raises(ValueError, match="runs past"):
@@ -190,15 +190,15 @@ def test_messages_round_trip_with_exact_sizes(fields, seed):
 
 
 def test_a_message_over_the_budget_is_refused():
-    writer = ovg.MessageWriter(2, capacity=10)
+    writer = codec.MessageWriter(2, capacity=10)
     writer.write_signs(np.ones((2, 10)))
     with pytest.raises(ovg.MessageTooLong, match="over the budget M = 10"):
         writer.write_signs(np.ones((2, 1)))
     assert writer.finish().size == 10
     with pytest.raises(ValueError, match=r"fit in 3 bits"):
-        ovg.MessageWriter(1, 99).write_unsigned(np.array([[8]]), 3)
+        codec.MessageWriter(1, 99).write_unsigned(np.array([[8]]), 3)
     with pytest.raises(TypeError, match="integers"):
-        ovg.MessageWriter(1, 99).write_unsigned(np.array([[0.5]]), 3)
+        codec.MessageWriter(1, 99).write_unsigned(np.array([[0.5]]), 3)
 
 
 @pytest.mark.parametrize("d, k", [(16, 2), (32, 4)])
@@ -212,7 +212,7 @@ def test_each_players_message_has_the_hand_counted_size(d, k):
             "stores answers": k * d * min(52, budget // (k * d)),
             "sketch": (d // 2) * min(d, budget // ((d // 2) * width)) * width,
         }
-        for player in (ovg.Memoryless(), ovg.RowStorer(), ovg.AnswerStorer(), ovg.SketchPlayer()):
+        for player in (players.Memoryless(), players.RowStorer(), players.AnswerStorer(), players.SketchPlayer()):
             result = ovg.play(player, A, k, budget)
             assert result.message_bits == expected[player.name] <= budget
             assert player.message_bits(d, k, budget) == result.message_bits
@@ -220,42 +220,42 @@ def test_each_players_message_has_the_hand_counted_size(d, k):
 
 def test_stored_rows_and_sketch_decode_exactly():
     A = ovg.draw_matrices(16, 2, seed=8)
-    message = ovg.RowStorer().encode(A, 2, 5 * 16)
-    rows = ovg.MessageReader(message).read_signs(5 * 16).reshape(2, 5, 16)
+    message = players.RowStorer().encode(A, 2, 5 * 16)
+    rows = codec.MessageReader(message).read_signs(5 * 16).reshape(2, 5, 16)
     np.testing.assert_array_equal(rows, A[:, :5])
-    player = ovg.SketchPlayer()
+    player = players.SketchPlayer()
     s = player.projections(16, 3 * 8 * 5)
-    codes = ovg.MessageReader(player.encode(A, 2, 3 * 8 * 5)).read_unsigned(8 * s, 5)
+    codes = codec.MessageReader(player.encode(A, 2, 3 * 8 * 5)).read_unsigned(8 * s, 5)
     np.testing.assert_array_equal((2 * codes - 16).reshape(2, 8, s), A @ player.sketch_matrix(16, s))
 
 
 # -- quantisation ------------------------------------------------------------------------------
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, ovg.MAX_COORDINATE_BITS),
+@given(st.integers(1, codec.MAX_COORDINATE_BITS),
        st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=20))
 def test_quantisation_error_is_at_most_two_to_minus_b(bits, values):
     values = np.array(values + [-1.0, 1.0, 0.0])
-    codes = ovg.quantise(values, bits)
+    codes = codec.quantise(values, bits)
     assert codes.min() >= 0 and codes.max() < 2**bits
-    error = np.abs(ovg.dequantise(codes, bits) - values).max()
-    assert error <= ovg.quantisation_error(bits) == 2.0**-bits + 2.0**-53
+    error = np.abs(codec.dequantise(codes, bits) - values).max()
+    assert error <= codec.quantisation_error(bits) == 2.0**-bits + 2.0**-53
 
 
 @pytest.mark.parametrize("d", [16, 32, 64, 128])
 def test_required_bits_is_the_smallest_b_meeting_the_tolerance(d):
-    b = ovg.required_bits(d, 0.25 * d**-4.0)
+    b = codec.required_bits(d, 0.25 * d**-4.0)
     assert b == 5 * int(np.log2(d)) + 1  # d 2^-b <= d^-4 needs 2^b >= d^5, plus room for round-off
-    assert ovg.orthogonality_bound(d, b, 0.25 * d**-4.0) <= d**-4.0
-    assert ovg.orthogonality_bound(d, b - 1, 0.25 * d**-4.0) > d**-4.0
-    assert ovg.AnswerStorer.guaranteed_bits(d) == b
+    assert codec.orthogonality_bound(d, b, 0.25 * d**-4.0) <= d**-4.0
+    assert codec.orthogonality_bound(d, b - 1, 0.25 * d**-4.0) > d**-4.0
+    assert players.AnswerStorer.guaranteed_bits(d) == b
 
 
 def test_the_quantisation_bound_holds_for_actual_null_vectors():
     A = ovg.draw_matrices(32, 8, seed=9)
-    Y = ovg.null_vectors(A, 4)
+    Y = players.null_vectors(A, 4)
     for bits in (4, 12, 26):
-        verdict = ovg.judge(A, ovg.dequantise(ovg.quantise(Y, bits), bits))
-        assert verdict.residuals.max() <= ovg.orthogonality_bound(32, bits, 1e-14)
+        verdict = ovg.judge(A, codec.dequantise(codec.quantise(Y, bits), bits))
+        assert verdict.residuals.max() <= codec.orthogonality_bound(32, bits, 1e-14)
 
 
 # -- players -----------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_the_quantisation_bound_holds_for_actual_null_vectors():
 def test_memoryless_player_wins_with_exactly_d_over_2_queries(d, k):
     A = ovg.draw_matrices(d, 16, seed=d)
     full = np.linalg.matrix_rank(A.astype(float)) == d // 2
-    result = ovg.play(ovg.Memoryless(), A, k, 0)
+    result = ovg.play(players.Memoryless(), A, k, 0)
     assert result.won.all()
     np.testing.assert_array_equal(result.queries[full], d // 2)
 
@@ -272,14 +272,14 @@ def test_memoryless_player_stops_early_on_a_rank_deficient_matrix():
     A = ovg.draw_matrices(16, 1, seed=10)
     A[0, 1] = A[0, 0]
     A[0, 2] = -A[0, 0]  # rank 6 = d/2 - 2
-    result = ovg.play(ovg.Memoryless(), A, 4, 0)
+    result = ovg.play(players.Memoryless(), A, 4, 0)
     assert result.won.all() and result.queries[0] == 6 + 1  # six rows, then one certifying query
 
 
 @pytest.mark.parametrize("rows", [0, 3, 8])
 def test_row_storer_needs_d_over_2_minus_r_queries(rows):
     A = ovg.draw_matrices(16, 8, seed=11)
-    result = ovg.play(ovg.RowStorer(), A, 3, rows * 16 + 15)
+    result = ovg.play(players.RowStorer(), A, 3, rows * 16 + 15)
     assert result.won.all()
     np.testing.assert_array_equal(result.queries, 8 - rows)
 
@@ -287,22 +287,22 @@ def test_row_storer_needs_d_over_2_minus_r_queries(rows):
 def test_answer_storer_wins_without_queries_at_the_guaranteed_precision():
     d, k = 32, 4
     A = ovg.draw_matrices(d, 8, seed=12)
-    b = ovg.AnswerStorer.guaranteed_bits(d)
-    result = ovg.play(ovg.AnswerStorer(), A, k, k * d * b)
+    b = players.AnswerStorer.guaranteed_bits(d)
+    result = ovg.play(players.AnswerStorer(), A, k, k * d * b)
     assert result.won.all() and (result.queries == 0).all()
-    repaired = ovg.play(ovg.AnswerStorer(), A, k, k * d * 3)  # too coarse: checks and repairs
+    repaired = ovg.play(players.AnswerStorer(), A, k, k * d * 3)  # too coarse: checks and repairs
     assert repaired.won.all() and (repaired.queries >= d // 2).all()
-    empty = ovg.play(ovg.AnswerStorer(), A, k, k * d - 1)  # b = 0: plays memoryless
-    np.testing.assert_array_equal(empty.queries, ovg.play(ovg.Memoryless(), A, k, 0).queries)
+    empty = ovg.play(players.AnswerStorer(), A, k, k * d - 1)  # b = 0: plays memoryless
+    np.testing.assert_array_equal(empty.queries, ovg.play(players.Memoryless(), A, k, 0).queries)
 
 
 def test_sketch_player_loses_below_and_wins_at_d_over_2_plus_k_projections():
     d, k = 16, 2
     A = ovg.draw_matrices(d, 8, seed=13)
     per_projection = (d // 2) * 5
-    below = ovg.play(ovg.SketchPlayer(), A, k, (d // 2 + k - 1) * per_projection)
+    below = ovg.play(players.SketchPlayer(), A, k, (d // 2 + k - 1) * per_projection)
     assert not below.verdict.orthogonal.all(axis=1).any() and (below.queries == 0).all()
-    at = ovg.play(ovg.SketchPlayer(), A, k, (d // 2 + k) * per_projection)
+    at = ovg.play(players.SketchPlayer(), A, k, (d // 2 + k) * per_projection)
     assert at.won.all() and (at.queries == 0).all()
 
 
@@ -316,17 +316,17 @@ def test_sketch_player_loses_below_and_wins_at_d_over_2_plus_k_projections():
         (lambda: ovg.check_parameters(16, 2, -1), ValueError, r"budget \(message bits M\) must be >= 0"),
         (lambda: ovg.check_parameters(16, 2, 3.5), TypeError, "budget must be an integer"),
         (lambda: ovg.check_parameters(16.0), TypeError, "d must be an integer"),
-        (lambda: ovg.play(ovg.Memoryless(), ovg.draw_matrices(8, 1), 5, 0), ValueError, "k must satisfy"),
-        (lambda: ovg.play(ovg.RowStorer(), ovg.draw_matrices(8, 1), 2, -8), ValueError, "budget"),
+        (lambda: ovg.play(players.Memoryless(), ovg.draw_matrices(8, 1), 5, 0), ValueError, "k must satisfy"),
+        (lambda: ovg.play(players.RowStorer(), ovg.draw_matrices(8, 1), 2, -8), ValueError, "budget"),
         (lambda: ovg.judge(np.zeros((1, 4, 8)), np.ones((1, 1, 8))), ValueError, r"entries in \{-1, \+1\}"),
         (lambda: ovg.judge(np.ones((1, 3, 8)), np.ones((1, 1, 8))), ValueError, "d/2 = 4 rows"),
         (lambda: ovg.judge(np.ones((1, 4, 8)), np.ones((1, 1, 7))), ValueError, "Y must have shape"),
         (lambda: ovg.judge(np.ones((1, 4, 8)), np.full((1, 1, 8), np.nan)), ValueError, "finite"),
-        (lambda: ovg.quantise(np.array([1.5]), 4), ValueError, r"\[-1, 1\]"),
-        (lambda: ovg.quantise(np.array([0.5]), 0), ValueError, "bits per coordinate"),
-        (lambda: ovg.dequantise(np.array([1]), 53), ValueError, "bits per coordinate"),
-        (lambda: ovg.required_bits(16, 16.0**-4), ValueError, "residual must lie"),
-        (lambda: ovg.MessageWriter(2, -1), ValueError, "capacity"),
+        (lambda: codec.quantise(np.array([1.5]), 4), ValueError, r"\[-1, 1\]"),
+        (lambda: codec.quantise(np.array([0.5]), 0), ValueError, "bits per coordinate"),
+        (lambda: codec.dequantise(np.array([1]), 53), ValueError, "bits per coordinate"),
+        (lambda: codec.required_bits(16, 16.0**-4), ValueError, "residual must lie"),
+        (lambda: codec.MessageWriter(2, -1), ValueError, "capacity"),
         (lambda: ovg.draw_matrices(8, 0), ValueError, "trials must be >= 1"),
     ],
 )
@@ -336,7 +336,9 @@ def test_bad_input_is_refused_clearly(call, error, match):
 
 
 # -- the chapter's experiment at a tiny scale --------------------------------------------------
-TINY = experiment.Config(dims=(8, 16), k_divisor=4, trials=4, budgets_per_decade=2)
+TINY = experiment.Config(dims=(8, 16), k_divisor=4, trials=4, budgets_per_decade=2, reduction_d=8,
+                         reduction_pieces=4, reduction_k=1, reduction_cut_multiples=(1.0, 2.0),
+                         reduction_instances=2, reduction_queries=80)
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +406,7 @@ def test_envelope_never_rises_with_more_bits_and_reaches_zero(result):
 
 def test_budget_grid_contains_the_special_sizes():
     grid = experiment.budget_grid(32, 4, 3)
-    b = ovg.AnswerStorer.guaranteed_bits(32)
+    b = players.AnswerStorer.guaranteed_bits(32)
     for size in (0, 127, 128, 512, 128 * b, experiment.sketch_threshold(32, 4)):
         assert size in grid
 
@@ -417,14 +419,30 @@ def test_figures_are_labelled_and_summary_is_json(result):
         plt.close(fig)
     summary = experiment.summary(result)
     json.dumps(summary)
-    assert set(summary) == {"8", "16"}
+    assert set(summary) == {"8", "16", "reduction"}
+
+
+def test_reduction_quantities_match_direct_counts(result):
+    red = result.reduction
+    assert red.cuts == [8, 16] and red.small_memory() == [8] and red.large_memory() == [16]
+    for m in red.cuts:
+        for ts, needed in zip(red.transcripts[m], red.rows_needed(m)):
+            winners = [t.rows_revealed for t in ts if t.won]
+            assert needed == (min(winners) if winners else np.inf)
+            for t in ts:
+                assert t.rows_revealed == int(t.barrier.sum()) <= t.queries == t.block[1] - t.block[0]
+    everything = red.all_transcripts()
+    assert red.rule_fraction() == np.mean([t.replayed and t.message.size <= t.budget for t in everything])
+    later = [t for t in everything if t.block[0] > 0]
+    assert red.later_win_fraction() == (np.mean([t.won for t in later]) if later else 0.0)
 
 
 @pytest.mark.parametrize(
     "changes, match",
     [({"dims": (15,)}, "d must be an even"), ({"k_divisor": 1}, "k_divisor >= 2"),
      ({"dims": (8,), "k_divisor": 16}, "every d >= k_divisor"), ({"trials": 1}, "trials >= 2"),
-     ({"small_k": 5}, "k must satisfy")],
+     ({"small_k": 5}, "k must satisfy"), ({"reduction_pieces": 2}, "must exceed reduction_k"),
+     ({"reduction_instances": 1}, "reduction_instances >= 2"), ({"reduction_d": 9}, "d must be an even")],
 )
 def test_config_rejects_settings_the_game_excludes(changes, match):
     with pytest.raises(ValueError, match=match):

@@ -12,7 +12,9 @@ from memopt.experiments import regression_memory
 
 # d = 60: the paper's noise 2^(-12) sits well below the accuracy 1e-2.
 TOY = regression_memory.Config(dimension=60, accuracy=1e-2, trials=6, windows=(3, 30, 60), window_trials=4,
-                               kappa_dimension=6, kappas=(1, 10, 30, 100), kappa_fit_from=10, kappa_trials=4)
+                               kappa_dimension=6, kappas=(1, 10, 30, 100), kappa_fit_from=10, kappa_trials=4,
+                               spread_dimension=6, spread_kappas=(10, 100, 1000), spread_trials=4,
+                               spread_windows=(2, 3))
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +96,52 @@ def test_the_estimates_decide_claims(result):
     assert verdict.status == claims.PASS
     straddling = claims.Estimate(1.0, 0.9, 1.1, "mean ± 2 s.e. over 4 trials")
     assert claims.evaluate("x", straddling, claims.at_most(1.0), source="s").status == claims.UNDECIDED
+
+
+def test_spread_exponents_are_fitted_per_trial(result):
+    kappas = np.array(TOY.spread_kappas, dtype=float)
+    np.testing.assert_array_equal(result.spread_kappas, kappas)
+    assert result.spread_methods() == ["Kaczmarz", "SGD", "window m = 2", "window m = 3", "exact"]
+    for name in result.spread_methods():
+        samples = result.spread_samples(name)
+        assert samples.shape == (3, TOY.spread_trials) and not np.isnan(samples).any()
+        exponents = result.spread_trial_exponents(name)
+        for trial, exponent in enumerate(exponents):
+            assert exponent == pytest.approx(np.polyfit(np.log(kappas), np.log(samples[:, trial]), 1)[0], abs=1e-12)
+        mean, half = mean_and_half_width(exponents)
+        estimate = result.spread_exponent_estimate(name)
+        assert estimate.value == pytest.approx(mean) and estimate.high == pytest.approx(mean + half)
+    # exact least squares: d samples at every kappa, exponent exactly 0
+    assert (result.spread_samples("exact") == TOY.spread_dimension).all()
+    assert (result.spread_trial_exponents("exact") == 0).all()
+    assert result.spread_exponent_estimate("Kaczmarz").value > 0.3
+
+
+def test_spread_theory_against_closed_forms(result):
+    d = TOY.spread_dimension
+    kappas = np.array(TOY.spread_kappas, dtype=float)
+    # tr Sigma / lambda_min = sum_j r^j, r = kappa^(1/(d-1)): a geometric sum
+    r = kappas ** (1 / (d - 1))
+    np.testing.assert_allclose(result.spread_trace_ratios(), (r**d - 1) / (r - 1), rtol=1e-12)
+    predicted = result.spread_predicted_exponents()
+    slope = np.polyfit(np.log(kappas), np.log((r**d - 1) / (r - 1)), 1)[0]
+    assert predicted["trace ratio"] == pytest.approx(slope)
+    # the guarantee is 2 ln(1/eps) / p_min with p_min <= ... ~ lambda_min / tr Sigma: same order
+    ratio = result.spread_bound_samples() / (2 * math.log(1 / TOY.spread_accuracy) * result.spread_trace_ratios())
+    assert np.all((ratio > 0.05) & (ratio < 1.5))
+    # window m = 1 keeps every direction: its heuristic is Kaczmarz's guarantee
+    assert result.spread_window_heuristic(1) == pytest.approx(predicted["Kaczmarz guarantee"])
+    assert result.spread_window_heuristic(3) < predicted["Kaczmarz guarantee"]
+    assert result.spread_window_heuristic(d) == 0  # one direction left: exact, at any kappa
+    memory = result.spread_memory()
+    assert memory["Kaczmarz"] == memory["SGD"] == d and memory["exact"] == d * d + d
+    assert memory["window m = 3"] == 2 * (d + 2) + d
+
+
+def test_spread_config_is_checked():
+    with pytest.raises(ValueError, match="spread_kappas"):
+        regression_memory.Config(spread_kappas=(100, 10))
+    with pytest.raises(ValueError, match="spread_windows"):
+        regression_memory.Config(spread_dimension=6, spread_windows=(3, 8))
+    with pytest.raises(ValueError, match="spread sweep"):
+        regression_memory.Config(spread_accuracy=2.0)

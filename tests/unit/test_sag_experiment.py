@@ -9,6 +9,7 @@ import pytest
 
 from memopt.experiments import sag
 from memopt.experiments.sag import Config, ProblemSpec
+from memopt.optim import InverseTimeStep
 
 TINY = Config(
     lecture=ProblemSpec(40, 4, 1.0, seed=0),
@@ -86,7 +87,7 @@ def test_config_is_validated():
     with pytest.raises(ValueError, match="seeds apart"):
         Config(tuning_seed=3)
     with pytest.raises(ValueError, match="must be > 0"):
-        sag.InverseTimeStep(0.0, 10.0)
+        InverseTimeStep(0.0, 10.0)
     with pytest.raises(ValueError, match="mu = 0"):
         Config(convex=ProblemSpec(200, 10, 1.0, seed=0))
     with pytest.raises(ValueError, match="backtracking_init"):
@@ -124,12 +125,12 @@ def test_sgd_lowest_and_the_bound_interval(result):
 
 
 def test_inverse_time_step_and_its_sgd():
-    step = sag.InverseTimeStep(0.5, 20.0)
+    step = InverseTimeStep(0.5, 20.0)
     assert step(0) == 0.5 and step(20) == pytest.approx(0.25) and step(1980) == pytest.approx(0.5 * 20 / 2000)
     assert "0.5" in step.describe()
     problem = TINY.lecture.build()
     method = sag.tuned_method(problem, 0.3, 2.0)
-    assert method.schedule == sag.InverseTimeStep(0.3 / problem.L_max, 2.0 * problem.n_samples)
+    assert method.schedule == InverseTimeStep(0.3 / problem.L_max, 2.0 * problem.n_samples)
     # One step by hand: x1 = x0 - alpha_0 (grad f_i(x0)) for the drawn index.
     x0 = np.full((1, problem.n_features), 0.2)
     method.start(problem, x0)

@@ -244,20 +244,20 @@ def test_control_variate_closed_forms_match_simulation(result):
 def test_variance_with_error_and_jackknife_by_hand():
     rng = np.random.default_rng(3)
     x = rng.standard_normal(5000)
-    v = sgd.variance_with_error(x)
+    v = claims.variance_with_error(x)
     c = x - x.mean()
     se = np.sqrt(((c**4).mean() - x.var(ddof=1) ** 2) / x.size)
     assert v.value == pytest.approx(x.var(ddof=1)) and v.high - v.value == pytest.approx(2 * se)
     # For the mean itself the jackknife standard error is the usual s / sqrt(R).
     samples = rng.standard_normal((12, 3))
-    jack = sgd.jackknife(lambda mean: mean[0], samples)
+    jack = claims.jackknife(lambda mean: mean[0], samples)
     assert jack.value == pytest.approx(samples[:, 0].mean())
     assert jack.high - jack.value == pytest.approx(2 * samples[:, 0].std(ddof=1) / np.sqrt(12))
     assert sgd.log_slope([0, 1, 2], [1.0, 0.5, 0.25]) == pytest.approx(np.log(0.5))
     with pytest.raises(ValueError, match="at least 2"):
-        sgd.variance_with_error([1.0])
+        claims.variance_with_error([1.0])
     with pytest.raises(ValueError, match="at least 2"):
-        sgd.jackknife(np.mean, np.ones((1, 3)))
+        claims.jackknife(np.mean, np.ones((1, 3)))
 
 
 # -- growing batches -------------------------------------------------------------------------------

@@ -13,18 +13,16 @@ from hypothesis import strategies as st
 from scipy.special import digamma
 
 from memopt.experiments import regression_memory
-from memopt.optim.streaming import (
-    ExactLeastSquares,
-    Kaczmarz,
-    StreamingSGD,
-    WindowProjection,
+from memopt.optim.stream_runs import run_methods
+from memopt.optim.streaming import ExactLeastSquares, Kaczmarz, StreamingSGD, WindowProjection
+from memopt.optim.streaming_theory import (
     expected_projection_error,
     kaczmarz_direction_moments,
     predicted_projection_samples,
     projection_log_decrement,
     projection_log_decrements,
-    run_methods,
     sgd_contraction,
+    sgd_mean_square_samples,
 )
 from memopt.problems.regression import GaussianRegression, paper_noise_bound
 
@@ -88,6 +86,34 @@ def test_rows_have_the_covariance_statistically():
     # Standard error of an entry of the sample covariance: sqrt((S_ii S_jj + S_ij^2) / n).
     se = np.sqrt((np.outer(np.diag(sigma), np.diag(sigma)) + sigma**2) / rows.shape[1])
     assert np.all(np.abs(empirical - sigma) < 5 * se)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=st.integers(2, 40), log_kappa=st.floats(0, 6), seed=st.integers(0, 1000))
+def test_spread_spectrum_has_exact_log_uniform_eigenvalues(d, log_kappa, seed):
+    """Eigenvalues kappa^(j/(d-1)), j = 0..d-1, written out here (not the library's geomspace),
+    read back from the covariance by an eigensolver."""
+    kappa = 10.0**log_kappa
+    problem = GaussianRegression(d, kappa=kappa, basis_seed=seed, spectrum="log_uniform")
+    expected = np.array([kappa ** (j / (d - 1)) for j in range(d)])
+    np.testing.assert_allclose(np.sort(problem.eigenvalues), expected, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.eigvalsh(problem.covariance), expected, rtol=1e-9, atol=1e-12 * kappa)
+    ratios = np.diff(np.log(np.sort(problem.eigenvalues)))
+    np.testing.assert_allclose(ratios, math.log(kappa) / (d - 1), atol=1e-12)
+
+
+def test_spread_rows_have_the_covariance_statistically():
+    problem = GaussianRegression(4, kappa=1000.0, noise_bound=0.0, basis_seed=2, spectrum="log_uniform")
+    np.testing.assert_allclose(problem.eigenvalues, [1000, 100, 10, 1], rtol=1e-13)
+    rows, _ = problem.stream([3]).draw(200_000)
+    empirical = rows[0].T @ rows[0] / rows.shape[1]
+    sigma = problem.covariance
+    se = np.sqrt((np.outer(np.diag(sigma), np.diag(sigma)) + sigma**2) / rows.shape[1])
+    assert np.all(np.abs(empirical - sigma) < 5 * se)
+    two = GaussianRegression(4, kappa=1000.0, basis_seed=2)
+    np.testing.assert_array_equal(two.basis, problem.basis)  # same basis, other spectrum
+    with pytest.raises(ValueError, match="spectrum must be one of"):
+        GaussianRegression(4, spectrum="spread")
 
 
 def test_noiseless_stream_is_consistent():
@@ -443,7 +469,8 @@ def test_bad_runs_are_refused():
 # -- the chapter's experiment at a toy scale --------------------------------------------------------
 # d = 60: the paper's noise 2^(-12) sits well below the accuracy 1e-2.
 TOY = regression_memory.Config(dimension=60, accuracy=1e-2, trials=4, windows=(3, 30, 60), window_trials=3,
-                               kappa_dimension=6, kappas=(1, 10, 30), kappa_fit_from=10, kappa_trials=3)
+                               kappa_dimension=6, kappas=(1, 10, 30), kappa_fit_from=10, kappa_trials=3,
+                               spread_dimension=5, spread_kappas=(10, 100), spread_trials=3, spread_windows=(3,))
 
 
 def test_the_experiment_runs_at_a_toy_scale():
@@ -456,7 +483,7 @@ def test_the_experiment_runs_at_a_toy_scale():
     assert 0 < result.kappa_fit()[0] < 2
     summary = json.loads(json.dumps(regression_memory.summary(result)))
     assert summary["dimension"] == 60 and len(summary["memory"]) == 6
-    assert set(regression_memory.figures(result)) == {"error_curves", "memory_tradeoff", "kappa"}
+    assert set(regression_memory.figures(result)) == {"error_curves", "memory_tradeoff", "kappa", "spread"}
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -467,3 +494,59 @@ def test_the_experiment_runs_at_a_toy_scale():
 def test_bad_configs_are_refused(kwargs):
     with pytest.raises(ValueError):
         regression_memory.Config(**kwargs)
+
+
+def test_sgd_mean_square_samples_on_isotropic_rows_is_the_contraction_count():
+    for d in (2, 10, 50):
+        step = 1 / (d + 2)
+        expected = math.ceil(2 * math.log(1e-4) / math.log(sgd_contraction(d, step)))
+        assert sgd_mean_square_samples(np.ones(d), step, 1e-4) == expected
+
+
+def test_sgd_mean_square_samples_against_the_recursion_written_out():
+    """m_{k+1, j} = (1 - 2 s l_j + 2 s^2 l_j^2) m_{k, j} + s^2 l_j sum_i l_i m_{k, i}, in loops."""
+    lam = [1.0, 3.0, 10.0, 40.0]
+    step = 1 / (sum(lam) + 2 * max(lam))
+    m, k = [0.25] * 4, 0
+    while sum(m) > 1e-3**2:
+        coupling = sum(li * mi for li, mi in zip(lam, m))
+        m = [(1 - 2 * step * lj + 2 * step**2 * lj**2) * mj + step**2 * lj * coupling for lj, mj in zip(lam, m)]
+        k += 1
+    assert sgd_mean_square_samples(lam, step, 1e-3) == k
+    assert sgd_mean_square_samples(lam, step, 2.0) == 0
+    with pytest.raises(ValueError, match="too large"):
+        sgd_mean_square_samples(lam, 1.0, 1e-3)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        sgd_mean_square_samples([1.0, -1.0], 0.1, 1e-3)
+
+
+def test_sgd_mean_square_matches_simulated_sgd_statistically():
+    """The recursion's E ||e_k||^2 against the mean over 4000 SGD runs on Gaussian rows."""
+    d, trials = 4, 4000
+    lam = np.array([1.0, 4.0, 16.0, 64.0])
+    step = 1 / (lam.sum() + 2 * lam.max())
+    k = sgd_mean_square_samples(lam, step, 0.3)
+    problem = GaussianRegression(d, kappa=64.0, noise_bound=0.0, spectrum="log_uniform", random_basis=False)
+    np.testing.assert_allclose(np.sort(problem.eigenvalues), lam)
+    stream = problem.stream(range(trials))
+    method = StreamingSGD(d, step, trials)
+    method.consume(*stream.draw(k - 1))
+    before = ((method.estimate() - stream.targets) ** 2).sum(axis=1)
+    method.consume(*stream.draw(1))
+    after = ((method.estimate() - stream.targets) ** 2).sum(axis=1)
+    # k is the first count with E ||e_k||^2 <= 0.09: the sample means bracket it within 5 s.e.
+    se = lambda v: 5 * v.std(ddof=1) / math.sqrt(trials)  # noqa: E731
+    assert after.mean() - se(after) <= 0.09 <= before.mean() + se(before)
+
+
+def test_kaczmarz_direction_moments_resolve_a_wide_spread_spectrum():
+    """Bug: on eigenvalues spread over [1, 1e4] quad warned of a divergent integral. The
+    moments of u = a / ||a|| sum to E ||u||^2 = 1 exactly."""
+    import warnings
+
+    eigenvalues = np.geomspace(1e6, 1.0, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moments = kaczmarz_direction_moments(eigenvalues)
+    assert moments.sum() == pytest.approx(1.0, rel=1e-9)
+    assert np.all(np.diff(moments) < 0)  # larger eigenvalue, larger share

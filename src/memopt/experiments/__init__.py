@@ -15,6 +15,8 @@ EXPERIMENTS = {
     "regression_memory": "memopt.experiments.regression_memory",
     "multiscale": "memopt.experiments.multiscale",
     "icl_newton": "memopt.experiments.icl_newton",
+    "icl_trained": "memopt.experiments.icl_trained",
+    "icl_architectures": "memopt.experiments.icl_architectures",
     "sgd": "memopt.experiments.sgd",
     "sag": "memopt.experiments.sag",
     "grokking": "memopt.experiments.grokking",

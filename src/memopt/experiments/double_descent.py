@@ -117,58 +117,6 @@ SCALES = {
 }
 
 
-def _paired_ratios(numerator, denominator, errors: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """R = mean(numerator) / mean(denominator), column by column over paired rows (draws), and
-    ``errors`` standard errors of R from the delta method with the pairs' covariance:
-    se(R) = sd(numerator - R denominator) / (sqrt(rows) |mean(denominator)|)."""
-    mean_num, mean_den = numerator.mean(axis=0), denominator.mean(axis=0)
-    ratio = mean_num / mean_den
-    residual = numerator - ratio * denominator
-    return ratio, errors * residual.std(axis=0, ddof=1) / np.sqrt(numerator.shape[0]) / np.abs(mean_den)
-
-
-def largest_local_peak(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
-    """Whether the mean curve of ``samples`` (draws x points, paired) has an interior local
-    maximum: max over interior j of min(m_j / m_{j-1}, m_j / m_{j+1}), m the mean over draws,
-    which exceeds 1 exactly when the curve rises into some point j and falls after it.
-
-    Each ratio gets ± ``errors`` standard errors from the paired delta method
-    (:func:`_paired_ratios`), and the interval is [max_j min(low_j-, low_j+),
-    max_j min(high_j-, high_j+)]: no interior local maximum when its upper end is at most 1,
-    one (at least) when its lower end exceeds 1."""
-    x = np.asarray(samples, dtype=float)
-    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 3:
-        raise ValueError(f"need samples of shape (at least 2 {what}, at least 3 points), got {x.shape}")
-    rise, rise_error = _paired_ratios(x[:, 1:-1], x[:, :-2], errors)  # into j
-    fall, fall_error = _paired_ratios(x[:, 1:-1], x[:, 2:], errors)  # out of j
-    value = np.minimum(rise, fall)
-    low, high = np.minimum(rise - rise_error, fall - fall_error), np.minimum(rise + rise_error, fall + fall_error)
-    return claims.Estimate(
-        float(value.max()), float(low.max()), float(high.max()),
-        f"largest over interior N of min(rise into N, fall after N), ratios of means ± {errors:g} s.e. "
-        f"(delta method, paired) over {x.shape[0]} {what}")
-
-
-def largest_ratio_of_means(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
-    """max over j of R_j = mean(x[:, j+1]) / mean(x[:, j]), the largest ratio between consecutive
-    points of a mean curve (``samples``: draws x points, paired: draw r at both points).
-
-    Each R_j gets ± ``errors`` standard errors from the delta method with the pairs' covariance,
-    se(R_j) = sd(x[:, j+1] - R_j x[:, j]) / (sqrt(draws) mean(x[:, j])), as in
-    :func:`memopt.claims.ratio_of_means`; near R_j = 1 this is the standard error of the
-    paired differences, which decide whether the mean rises. The interval is
-    [max_j low_j, max_j high_j]: every step falls when its upper end is below 1, some step
-    rises when its lower end is above it."""
-    x = np.asarray(samples, dtype=float)
-    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
-        raise ValueError(f"need samples of shape (at least 2 {what}, at least 2 points), got {x.shape}")
-    ratio, error = _paired_ratios(x[:, 1:], x[:, :-1], errors)
-    return claims.Estimate(
-        float(ratio.max()), float((ratio - error).max()), float((ratio + error).max()),
-        f"largest over consecutive N of the ratio of means ± {errors:g} s.e. "
-        f"(delta method, paired) over {x.shape[0]} {what}")
-
-
 @dataclass
 class Curves:
     """Measurements along the sweep for one model: arrays of shape (draws, len(sizes)).
@@ -268,13 +216,13 @@ class Result:
         return float(np.max(norm[peak + 1:] / norm[peak:-1]))
 
     def norm_fall_estimate(self, model: str = CLEAN) -> claims.Estimate:
-        """:meth:`norm_fall` with its interval over the draws (:func:`largest_ratio_of_means`
+        """:meth:`norm_fall` with its interval over the draws (:func:`memopt.claims.largest_ratio_of_means`
         from the mean norm's peak on)."""
         norm = self.models[model].norm
         peak = int(np.argmax(norm.mean(axis=0)))
         if peak >= norm.shape[1] - 1:
             return claims.Estimate(np.inf, np.inf, np.inf, "the mean norm peaks at the largest N")
-        return largest_ratio_of_means(norm[:, peak:], what="draws")
+        return claims.largest_ratio_of_means(norm[:, peak:], what="draws")
 
     def best_error_estimate(self, model: str = CLEAN) -> claims.Estimate:
         """Each draw's best test zero-one loss over N >= 2n divided by its best over N <= n/2:
@@ -311,10 +259,10 @@ class Result:
 
     def local_peak_estimate(self, target: str = CLEAN, ridge: float | str = "tuned",
                             metric: str = "test_loss") -> claims.Estimate:
-        """:func:`largest_local_peak` of the mean test loss (or another metric of the tuned
+        """:func:`memopt.claims.largest_local_peak` of the mean test loss (or another metric of the tuned
         fit) over N: at most 1 when the mean curve has no interior local maximum."""
         values = self.tuned(target, metric) if ridge == "tuned" else self.curves_of(target, ridge)
-        return largest_local_peak(values, what="draws")
+        return claims.largest_local_peak(values, what="draws")
 
     def largest_rise(self, target: str = CLEAN, ridge: float | str = "tuned") -> float:
         """The largest ratio loss(N_{j+1}) / loss(N_j) of the mean test squared loss between

@@ -14,6 +14,12 @@ exponents the claims check are statistics over these instances with their uncert
 basis and x*, and CG's count on ill-conditioned quadratics even on the rounding of the machine
 (:meth:`Result.cg_rounding_spread` measures by how much).
 
+A last part runs least squares on a *sample stream* whose covariance has two eigenvalue
+clusters (:class:`~memopt.problems.multiscale.ClusteredRegressionStream`): streaming BSLS
+(mini-batch gradients, :class:`~memopt.optim.streaming_multiscale.StreamingBSLS`), accelerated
+SGD (:class:`~memopt.optim.streaming_multiscale.StreamingASGD`), Kaczmarz and SGD, counting the
+samples each needs to ``stream_accuracy`` as kappa grows (:meth:`Result.stream_counts`).
+
 The growth exponents, the theory curves and the memory figures are computed here, so the
 notebook only narrates, plots and states the claims.
 """
@@ -38,7 +44,21 @@ from memopt.optim.first_order import (
     nesterov_distance_steps,
     plain_gradient_descent,
 )
-from memopt.problems.multiscale import ClusteredQuadratic, clustered_quadratic, logistic_pieces
+from memopt.optim.stream_runs import StreamRun, run_methods
+from memopt.optim.streaming import Kaczmarz, StreamingSGD
+from memopt.optim.streaming_multiscale import (
+    StreamingASGD,
+    StreamingBSLS,
+    asgd_steps,
+    gaussian_asgd_constants,
+)
+from memopt.optim.streaming_theory import kaczmarz_direction_moments
+from memopt.problems.multiscale import (
+    ClusteredQuadratic,
+    ClusteredRegressionStream,
+    clustered_quadratic,
+    logistic_pieces,
+)
 
 NAME = "multiscale"
 DESCRIPTION = "GD, Nesterov, Chebyshev, CG and Big-Step-Little-Step on objectives with several scales"
@@ -88,6 +108,18 @@ class Config:
     #: BSLS's count is compared with the product its schedule predicts where the scales are
     #: separated: every mu_i / L_{i+1} at least this factor (:meth:`Result.separated_kappas`).
     separation: float = 10.0
+    # -- least squares on a sample stream (two clusters of stream_cluster_dim eigenvalues) -----
+    stream_kappas: tuple[float, ...] = (1e1, 1e2, 1e3, 1e4)
+    stream_cluster_dim: int = 4
+    #: Independent trials (hidden x and samples) at every kappa; the covariance's basis is
+    #: drawn from ``seed``.
+    stream_trials: int = 8
+    #: Samples until ||x_hat - x|| <= stream_accuracy (||x|| = 1, x_hat starts at 0).
+    stream_accuracy: float = 1e-3
+    #: Streaming BSLS averages stream_batch_factor * (d + 2) sample gradients a step: twice
+    #: the (d + 2) / 1.5 a step needs to contract in expectation (see the chapter).
+    stream_batch_factor: float = 2.0
+    stream_max_samples: int = 2_000_000
 
     def __post_init__(self):
         kappas = np.asarray(self.kappas, dtype=float)
@@ -113,11 +145,89 @@ class Config:
             raise ValueError("rounding_perturbations must be >= 0")
         if not self.separation >= 1:
             raise ValueError(f"separation must be >= 1, got {self.separation}")
+        stream_kappas = np.asarray(self.stream_kappas, dtype=float)
+        if stream_kappas.size < 2 or np.any(np.diff(stream_kappas) <= 0) or stream_kappas[0] < self.cluster_condition**2:
+            raise ValueError(f"stream_kappas must be at least 2 increasing values >= cluster_condition^2, "
+                             f"got {self.stream_kappas}")
+        if min(self.stream_cluster_dim, self.stream_max_samples) < 1 or self.stream_trials < 2:
+            raise ValueError("stream_cluster_dim and stream_max_samples must be >= 1, stream_trials >= 2")
+        if not 0 < self.stream_accuracy < 1 or not self.stream_batch_factor > 0:
+            raise ValueError("stream_accuracy must lie in (0, 1) and stream_batch_factor be > 0")
 
 
 SCALES = {"book": Config(),
           "paper": Config(gd_max_kappa=1e6, cluster_dim=100, max_evaluations=10**8,
-                          instances=8, gd_instances=8)}
+                          instances=8, gd_instances=8, stream_kappas=(1e1, 1e2, 1e3, 1e4, 1e5),
+                          stream_cluster_dim=10, stream_trials=16, stream_max_samples=10**8)}
+
+#: The methods on the sample stream, in the order of the figure.
+STREAM_METHODS = ("streaming BSLS", "ASGD", "Kaczmarz", "SGD")
+STREAM_COLOURS = {"streaming BSLS": "C1", "ASGD": "C0", "Kaczmarz": "C3", "SGD": "C7"}
+
+
+def make_stream(config: Config, kappa: float) -> ClusteredRegressionStream:
+    """The two-cluster regression stream at ``kappa``: trials seeded seed, seed + 1, ..."""
+    return ClusteredRegressionStream(kappa, 2, config.stream_cluster_dim, config.cluster_condition,
+                                     seeds=range(config.seed, config.seed + config.stream_trials),
+                                     basis_seed=config.seed)
+
+
+def stream_batch(config: Config) -> int:
+    """Samples per streaming-BSLS gradient: stream_batch_factor * (d + 2), rounded up."""
+    return math.ceil(config.stream_batch_factor * (2 * config.stream_cluster_dim + 2))
+
+
+def stream_methods(config: Config, stream: ClusteredRegressionStream) -> dict:
+    """The methods of :data:`STREAM_METHODS`, set up with the stream's known constants: the
+    scales for BSLS; mu, R^2 and kappa-tilde (:func:`gaussian_asgd_constants`) for ASGD; SGD
+    with the step 1/R^2."""
+    d, trials = stream.dimension, stream.trials
+    mu, r_squared, kappa_tilde = gaussian_asgd_constants(stream.eigenvalues)
+    return {
+        "streaming BSLS": StreamingBSLS(d, stream.scales, stream_batch(config), trials),
+        "ASGD": StreamingASGD(d, mu, r_squared, kappa_tilde, trials),
+        "Kaczmarz": Kaczmarz(d, trials),
+        "SGD": StreamingSGD(d, 1 / r_squared, trials),
+    }
+
+
+def exact_bsls_evaluations(config: Config, stream: ClusteredRegressionStream) -> np.ndarray:
+    """Deterministic BSLS (exact gradients Sigma (y - x)) on the stream's quadratic, one run per
+    trial's hidden x: its gradient evaluations to stream_accuracy."""
+    counts = []
+    for target in stream.targets:
+        quadratic = ClusteredQuadratic(stream.eigenvalues, stream.basis, target, stream.scales, stream.blocks)
+        run_ = big_step_little_step(quadratic, np.zeros(stream.dimension), tol=config.stream_accuracy,
+                                    max_evaluations=config.max_evaluations)
+        counts.append(run_.evaluations_to_tol if run_.reached else np.nan)
+    return np.array(counts, dtype=float)
+
+
+def predicted_stream_samples(method: str, config: Config, stream: ClusteredRegressionStream) -> float:
+    """The samples to ``stream_accuracy`` that each method's theory gives (eps = accuracy,
+    ||x0 - x|| = 1):
+
+    * streaming BSLS: batch x the deterministic schedule's count (:func:`predicted_evaluations`),
+      if every mini-batch step contracts as the exact one does (the reconstruction's premise);
+    * ASGD: Jain et al.'s contraction 1 - 1/(9 sqrt(kappa kappa_tilde)) per sample, to divide
+      a squared distance by 1/eps^2 (:func:`asgd_steps`);
+    * Kaczmarz: E||e'||^2 <= (1 - p_min) ||e||^2 with p_min the smallest eigenvalue of
+      E[a a^T / ||a||^2] (:func:`~memopt.optim.streaming_theory.kaczmarz_direction_moments`),
+      about lambda_min / tr Sigma;
+    * SGD with step 1/R^2: E||e'||^2 <= (1 - mu / R^2) ||e||^2.
+    """
+    eps2 = config.stream_accuracy**2
+    mu, r_squared, kappa_tilde = gaussian_asgd_constants(stream.eigenvalues)
+    if method == "streaming BSLS":
+        return stream_batch(config) * predicted_evaluations("BSLS", stream.scales, config.stream_accuracy)
+    if method == "ASGD":
+        return asgd_steps(mu, r_squared, kappa_tilde, 1 / eps2)
+    if method == "Kaczmarz":
+        p_min = float(kaczmarz_direction_moments(stream.eigenvalues).min())
+        return math.log(eps2) / math.log1p(-p_min)
+    if method == "SGD":
+        return math.log(eps2) / math.log1p(-mu / r_squared)
+    raise KeyError(f"unknown stream method {method!r}; known: {', '.join(STREAM_METHODS)}")
 
 
 def make_problem(config: Config, name: str, kappa: float, instance: int = 0):
@@ -216,6 +326,14 @@ class Result:
     #: quadratic -> CG's count at the largest kappa, shape (instances, 1 + perturbations): the
     #: instance as drawn, then with its inputs perturbed in the last bit.
     cg_perturbed: dict[str, np.ndarray] = field(default_factory=dict)
+    #: (stream method, kappa) -> its run on the two-cluster regression stream.
+    stream_runs: dict[tuple[str, float], StreamRun] = field(default_factory=dict)
+    #: kappa -> predicted samples of each stream method (:func:`predicted_stream_samples`).
+    stream_predictions: dict[float, dict[str, float]] = field(default_factory=dict)
+    stream_dimension: int = 0
+    #: kappa -> deterministic BSLS's gradient evaluations to stream_accuracy on the stream's
+    #: quadratic (Hessian Sigma, x* = each trial's hidden x), shape (trials,).
+    stream_exact_evaluations: dict[float, np.ndarray] = field(default_factory=dict)
 
     def instances(self, problem: str, method: str) -> list[int]:
         """The instances on which ``method`` ran (at any kappa)."""
@@ -366,6 +484,61 @@ class Result:
         count = self.runs[problem, "BSLS", kappa, instance].evaluations_to_tol
         return (count + 1) // self.schedule_product(problem, kappa, instance) - 1
 
+    # -- the sample stream ---------------------------------------------------------------------
+    def stream_counts(self, method: str) -> np.ndarray:
+        """Samples to stream_accuracy, shape (trials, kappas); NaN where a trial did not
+        reach it within stream_max_samples."""
+        return np.stack([self.stream_runs[method, k].samples_to_accuracy
+                         for k in self.config.stream_kappas], axis=1)
+
+    def stream_all_reached(self) -> bool:
+        return all(bool(np.all(np.isfinite(self.stream_counts(m)))) for m in STREAM_METHODS)
+
+    def stream_exponents(self, method: str) -> np.ndarray:
+        """The growth exponent in kappa of the samples to accuracy, one per trial."""
+        kappas = np.asarray(self.config.stream_kappas)
+        return np.array([power_law_exponent(kappas, counts) for counts in self.stream_counts(method)])
+
+    def stream_exponent_estimate(self, method: str) -> claims.Estimate:
+        return claims.mean_with_error(self.stream_exponents(method), what="trials")
+
+    def stream_exponent_gap_estimate(self, slower: str, faster: str) -> claims.Estimate:
+        """Exponent of ``slower`` minus that of ``faster``, paired by trial (same samples)."""
+        return claims.mean_with_error(self.stream_exponents(slower) - self.stream_exponents(faster),
+                                      what="trials")
+
+    def stream_predicted(self, method: str) -> np.ndarray:
+        return np.array([self.stream_predictions[k][method] for k in self.config.stream_kappas])
+
+    def stream_predicted_exponent(self, method: str) -> float:
+        return power_law_exponent(self.config.stream_kappas, self.stream_predicted(method))
+
+    def stream_noise_cost(self) -> np.ndarray:
+        """Streaming BSLS's samples over batch x the evaluations deterministic BSLS needs on the
+        same quadratic, shape (trials, kappas): 1 when every mini-batch step does what the exact
+        step does."""
+        exact = np.stack([self.stream_exact_evaluations[k] for k in self.config.stream_kappas], axis=1)
+        return self.stream_counts("streaming BSLS") / (stream_batch(self.config) * exact)
+
+    def stream_exact_exponent_estimate(self) -> claims.Estimate:
+        """The growth exponent in kappa of deterministic BSLS's evaluations on the stream's
+        quadratic, one fit per trial: mean +- 2 standard errors."""
+        exact = np.stack([self.stream_exact_evaluations[k] for k in self.config.stream_kappas], axis=1)
+        return claims.mean_with_error([power_law_exponent(self.config.stream_kappas, row) for row in exact],
+                                      what="trials")
+
+    def stream_noise_cost_at_top(self) -> claims.Estimate:
+        """:meth:`stream_noise_cost` at the largest kappa as a ratio of means over the trials."""
+        top = self.config.stream_kappas[-1]
+        return claims.ratio_of_means(self.stream_counts("streaming BSLS")[:, -1],
+                                     stream_batch(self.config) * self.stream_exact_evaluations[top],
+                                     what="trials")
+
+    def stream_ratio_at_top(self, numerator: str, denominator: str) -> claims.Estimate:
+        """Mean samples of ``numerator`` over those of ``denominator`` at the largest kappa."""
+        return claims.ratio_of_means(self.stream_counts(numerator)[:, -1],
+                                     self.stream_counts(denominator)[:, -1], what="trials")
+
     def cg_rounding_spread(self, problem: str) -> float:
         """The largest relative spread (max - min) / max of CG's count at the largest kappa
         over the last-bit perturbations of one instance, worst instance: how much of CG's count
@@ -402,6 +575,16 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
                                            max_evaluations=config.max_evaluations)
                 counts[instance, j] = run_.evaluations_to_tol if run_.reached else -1
         result.cg_perturbed[name] = counts
+    for kappa in tqdm(config.stream_kappas, desc="multiscale stream", disable=not progress):
+        stream = make_stream(config, kappa)
+        result.stream_dimension = stream.dimension
+        result.stream_predictions[kappa] = {m: predicted_stream_samples(m, config, stream)
+                                            for m in STREAM_METHODS}
+        runs = run_methods(stream_methods(config, stream), stream, accuracy=config.stream_accuracy,
+                           max_samples=config.stream_max_samples, chunk=4096)
+        for method, run_ in runs.items():
+            result.stream_runs[method, kappa] = run_
+        result.stream_exact_evaluations[kappa] = exact_bsls_evaluations(config, stream)
     recorder = _QueryRecorder(make_problem(config, "2 clusters", config.curves_kappa))
     run_ = big_step_little_step(recorder, np.zeros(recorder.dimension), tol=config.tol,
                                 max_evaluations=config.max_evaluations, record_steps=True)
@@ -507,12 +690,35 @@ def plot_memory(result: Result):
                                 title=f"State of each method at κ = {kappa:g}").figure
 
 
+def plot_stream(result: Result):
+    """Samples to stream_accuracy against kappa on the two-cluster stream: every trial (dots),
+    their median (line), and each method's theory (dashed)."""
+    fig, (ax,) = plotting.figure(panel=(7.5, 4.5))
+    kappas = np.asarray(result.config.stream_kappas)
+    for method in STREAM_METHODS:
+        counts, colour = result.stream_counts(method), STREAM_COLOURS[method]
+        for trial in counts:
+            ax.plot(kappas, trial, ".", ms=3, alpha=0.5, color=colour)
+        slope = result.stream_exponents(method).mean()
+        ax.plot(kappas, np.nanmedian(counts, axis=0), "-", lw=1.5, color=colour,
+                label=f"{method} (slope {slope:.2f})")
+        plotting.theory(ax, kappas, result.stream_predicted(method), label=None, color=colour)
+    ax.plot([], [], ls="--", color="gray", label="theory (see text)")
+    ax.legend(loc="upper left", fontsize=8)
+    return plotting.axes_labels(
+        ax, xlabel="condition number κ of the covariance",
+        ylabel=f"samples to ‖x̂ − x‖ ≤ {result.config.stream_accuracy:g} (count)",
+        title=f"Least squares on a two-cluster stream, d = {result.stream_dimension}", logx=True, logy=True,
+    ).figure
+
+
 def figures(result: Result) -> dict:
     return {
         "mechanism": plot_mechanism(result),
         "convergence": plot_convergence(result),
         "evaluations": plot_evaluations(result),
         "memory": plot_memory(result),
+        "stream": plot_stream(result),
     }
 
 
@@ -545,4 +751,18 @@ def summary(result: Result) -> dict:
         if name in result.cg_perturbed:
             entry["cg_counts_at_largest_kappa_perturbed"] = result.cg_perturbed[name].tolist()
         out["problems"][name] = entry
+    out["stream"] = {
+        "dimension": result.stream_dimension, "accuracy": result.config.stream_accuracy,
+        "kappas": list(result.config.stream_kappas), "bsls_batch": stream_batch(result.config),
+        "all_reached": result.stream_all_reached(), "methods": {},
+    }
+    for method in STREAM_METHODS:
+        estimate = result.stream_exponent_estimate(method)
+        out["stream"]["methods"][method] = {
+            "samples": [[None if math.isnan(c) else int(c) for c in row] for row in result.stream_counts(method)],
+            "exponent_mean": estimate.value, "exponent_interval": [estimate.low, estimate.high],
+            "predicted_samples": result.stream_predicted(method).tolist(),
+            "predicted_exponent": result.stream_predicted_exponent(method),
+            "memory_floats": result.stream_runs[method, result.config.stream_kappas[-1]].memory_floats,
+        }
     return out

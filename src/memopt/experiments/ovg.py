@@ -1,7 +1,7 @@
 """Chapter "The Orthogonal Vector Game" (book/memory/ovg.md).
 
 For each dimension d (and k = d / k_divisor vectors to find) the four natural players of
-:mod:`memopt.games.ovg` play the game at a grid of message sizes M on the same batch of random
+:mod:`memopt.games.players` play the game at a grid of message sizes M on the same batch of random
 matrices A: the memoryless player (M = 0), the player storing rows, the player storing
 quantised answers, and the sketching player. Every game records the queries of each trial and
 the judge's verdict; the quantities the chapter's claims need (success fractions, the lower
@@ -26,15 +26,16 @@ from tqdm import tqdm
 
 from memopt import claims, plotting
 from memopt.backend import single_blas_thread
-from memopt.games import ovg
+from memopt.games import codec, ovg, players, reduction
+from memopt.problems.nemirovski import HardFunction
 
 NAME = "ovg"
 DESCRIPTION = "The Orthogonal Vector Game: queries against message bits for four natural players"
 
 PLAYERS = {
-    "rows": ovg.RowStorer(),
-    "answers": ovg.AnswerStorer(),
-    "sketch": ovg.SketchPlayer(),
+    "rows": players.RowStorer(),
+    "answers": players.AnswerStorer(),
+    "sketch": players.SketchPlayer(),
 }
 LABELS = {
     "memoryless": "(i) memoryless",
@@ -59,6 +60,16 @@ class Config:
     #: The small game drawn out at the start of the chapter.
     small_d: int = 8
     small_k: int = 2
+    #: The reduction from the m-cut method on the hard function F to a player of the game: the
+    #: dimension, the Nemirovski pieces N of F, the k vectors to find, the cut limits m (as
+    #: multiples of d: those of the chapter "Memory against queries in convex optimization"),
+    #: the instances of F per m and the optimizer's query budget.
+    reduction_d: int = 16
+    reduction_pieces: int = 6
+    reduction_k: int = 2
+    reduction_cut_multiples: tuple[float, ...] = (0.5, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+    reduction_instances: int = 8
+    reduction_queries: int = 160
 
     def __post_init__(self):
         for d in (*self.dims, self.small_d):
@@ -69,6 +80,17 @@ class Config:
         ovg.check_parameters(self.small_d, self.small_k)
         if self.trials < 2 or self.budgets_per_decade < 1:
             raise ValueError("need trials >= 2 and budgets_per_decade >= 1")
+        ovg.check_parameters(self.reduction_d, self.reduction_k)
+        if self.reduction_pieces <= self.reduction_k:
+            raise ValueError(f"reduction_pieces must exceed reduction_k = {self.reduction_k} (piece 1 "
+                             f"is revealed at x = 0), got {self.reduction_pieces}")
+        if self.reduction_instances < 2 or self.reduction_queries < 1 or min(self.reduction_cut_multiples) <= 0:
+            raise ValueError("need reduction_instances >= 2, reduction_queries >= 1 and positive cut multiples")
+
+    def reduction_cuts(self) -> tuple[int, ...]:
+        """The cut limits m of the reduction's optimizer."""
+        d = self.reduction_d
+        return tuple(sorted({max(1, round(c * d)) for c in self.reduction_cut_multiples}))
 
     def k(self, d: int) -> int:
         return d // self.k_divisor
@@ -90,7 +112,7 @@ def budget_grid(d: int, k: int, per_decade: int) -> np.ndarray:
     """0, log-spaced sizes from d/2 bits up to past every player's winning size, and the sizes
     where something happens: k d - 1 and k d, one row short of all and all rows (d^2/2),
     k d (b* - 1) and k d b* for the answer-storing player, and the sketch's threshold."""
-    b_star = ovg.AnswerStorer.guaranteed_bits(d)
+    b_star = players.AnswerStorer.guaranteed_bits(d)
     special = [k * d - 1, k * d, d * d // 2 - d, d * d // 2, k * d * (b_star - 1), k * d * b_star,
                sketch_threshold(d, k)]
     top = 2 * max(special)
@@ -105,7 +127,7 @@ class DimensionRuns:
 
     d: int
     k: int
-    #: Bits per coordinate that guarantee a quantised null vector passes (ovg.required_bits).
+    #: Bits per coordinate that guarantee a quantised null vector passes (codec.required_bits).
     b_star: int
     #: Largest ||A y||_inf of the unquantised null vectors the answer-storing player computes.
     residual: float
@@ -277,19 +299,106 @@ class SmallGame:
 
 
 @dataclass
+class ReductionRuns:
+    """The reduction at every cut limit m: per m, per instance of F, the transcripts of every
+    block of the optimizer's run that reveals k new Nemirovski pieces (:mod:`memopt.games.reduction`)."""
+
+    d: int
+    k: int
+    queries: int
+    transcripts: dict[int, list[list[reduction.Transcript]]]
+    #: Per m and instance: queries of the whole run on which the barrier was F's maximum.
+    run_rows: dict[int, np.ndarray]
+
+    @property
+    def cuts(self) -> list[int]:
+        return sorted(self.transcripts)
+
+    def all_transcripts(self) -> list[reduction.Transcript]:
+        return [t for per_m in self.transcripts.values() for ts in per_m for t in ts]
+
+    def rule_fraction(self) -> float:
+        """The fraction of transcripts within the game's rules: a message of at most M bits from
+        which the restarted optimizer makes exactly the first run's queries."""
+        ts = self.all_transcripts()
+        return float(np.mean([t.message.size <= t.budget and t.replayed for t in ts])) if ts else 0.0
+
+    def later_blocks(self) -> list[reduction.Transcript]:
+        """Transcripts of blocks that start after the first query (the first query is x = 0,
+        a zero vector: a block that starts there cannot win)."""
+        return [t for t in self.all_transcripts() if t.block[0] > 0]
+
+    def later_win_fraction(self) -> float:
+        ts = self.later_blocks()
+        return float(np.mean([t.won for t in ts])) if ts else 0.0
+
+    def rows_needed(self, m: int) -> np.ndarray:
+        """Per instance: the fewest rows of A queried in a winning block (inf: no block won)."""
+        return np.array([min((t.rows_revealed for t in ts if t.won), default=np.inf)
+                         for ts in self.transcripts[m]], dtype=float)
+
+    def first_block_rows(self, m: int) -> np.ndarray:
+        """Per instance: rows queried in the winning block that starts at the second query, whose
+        message is the state after one cut and holds almost nothing about A (inf: none)."""
+        return np.array([min((t.rows_revealed for t in ts if t.won and t.block[0] == 1), default=np.inf)
+                         for ts in self.transcripts[m]], dtype=float)
+
+    def small_memory(self) -> list[int]:
+        """Cut limits m <= d: too few to keep the d cuts +-a_j of the barrier's slab and a
+        Nemirovski cut at once."""
+        return [m for m in self.cuts if m <= self.d]
+
+    def large_memory(self) -> list[int]:
+        return [m for m in self.cuts if m >= 1.25 * self.d]
+
+    def small_memory_fraction(self) -> float:
+        """The fraction of instances in which, at every m <= d, no winning block queried fewer
+        than d/2 rows of A (no winning block at all counts as needing more than the run)."""
+        rows = np.min([self.rows_needed(m) for m in self.small_memory()], axis=0)
+        return float(np.mean(rows >= self.d / 2))
+
+    def large_memory_fraction(self) -> float:
+        """The fraction of instances in which, at every m >= 1.25 d, some winning block queried
+        fewer than d/2 rows of A."""
+        rows = np.max([self.rows_needed(m) for m in self.large_memory()], axis=0)
+        return float(np.mean(rows < self.d / 2))
+
+
+def hard_instance(config: Config, index: int) -> HardFunction:
+    """The ``index``-th instance of F for the reduction (the paper's eta = d^5, rho = 1)."""
+    return HardFunction.draw(config.reduction_d, n_pieces=config.reduction_pieces,
+                             seed=config.seed + 7919 * (index + 1))
+
+
+def run_reduction(config: Config, progress: bool = False) -> ReductionRuns:
+    transcripts, run_rows = {}, {}
+    instances = [hard_instance(config, i) for i in range(config.reduction_instances)]
+    for m in tqdm(config.reduction_cuts(), desc="reduction", disable=not progress):
+        transcripts[m], rows = [], []
+        for F in instances:
+            run = reduction.run_optimizer(F, m, config.reduction_queries)
+            rows.append(int((run.pieces < 0).sum()))
+            transcripts[m].append([reduction.play_block(F, run, block, m, config.reduction_k)
+                                   for block in reduction.blocks(run, config.reduction_k)])
+        run_rows[m] = np.array(rows)
+    return ReductionRuns(config.reduction_d, config.reduction_k, config.reduction_queries, transcripts, run_rows)
+
+
+@dataclass
 class Result:
     config: Config
     runs: dict[int, DimensionRuns]
     small: SmallGame
+    reduction: ReductionRuns | None = None
 
 
 def _quantisation_sweep(A: np.ndarray, k: int, bits: np.ndarray) -> np.ndarray:
     """For each b, the worst ||A y~_i||_inf / ||y~_i|| over i in each trial, y~ the null vectors
     quantised to b bits per coordinate (no query is made)."""
-    Y = ovg.null_vectors(A, k)
+    Y = players.null_vectors(A, k)
     out = np.empty((bits.size, A.shape[0]))
     for row, b in enumerate(bits):
-        verdict = ovg.judge(A, ovg.dequantise(ovg.quantise(Y, int(b)), int(b)))
+        verdict = ovg.judge(A, codec.dequantise(codec.quantise(Y, int(b)), int(b)))
         out[row] = verdict.residuals.max(axis=1)
     return out
 
@@ -298,10 +407,10 @@ def run_dimension(config: Config, d: int) -> DimensionRuns:
     """Every game at dimension d, on one batch of ``config.trials`` matrices."""
     k = config.k(d)
     A = ovg.draw_matrices(d, config.trials, seed=np.random.default_rng([config.seed, d]))
-    Y = ovg.null_vectors(A, k)
+    Y = players.null_vectors(A, k)
     residual = float(np.abs(np.einsum("tnd,tkd->tkn", A.astype(float), Y)).max())
-    runs = DimensionRuns(d, k, ovg.AnswerStorer.guaranteed_bits(d), residual,
-                         ovg.play(ovg.Memoryless(), A, k, 0))
+    runs = DimensionRuns(d, k, players.AnswerStorer.guaranteed_bits(d), residual,
+                         ovg.play(players.Memoryless(), A, k, 0))
     for name, player in PLAYERS.items():
         runs.games[name] = [ovg.play(player, A, k, int(budget))
                             for budget in budget_grid(d, k, config.budgets_per_decade)]
@@ -314,10 +423,11 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
     """All of the chapter's games for ``config``."""
     with single_blas_thread():
         A = ovg.draw_matrices(config.small_d, 1, seed=np.random.default_rng([config.seed, 1]))
-        game = ovg.play(ovg.Memoryless(config.seed), A, config.small_k, 0, record=True)
+        game = ovg.play(players.Memoryless(config.seed), A, config.small_k, 0, record=True)
         small = SmallGame(A[0], game)
         runs = {d: run_dimension(config, d) for d in tqdm(config.dims, desc="OVG", disable=not progress)}
-    return Result(config, runs, small)
+        reduced = run_reduction(config, progress)
+    return Result(config, runs, small, reduced)
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -413,7 +523,7 @@ def plot_why_cheap_players_lose(result: Result):
     for colour, (d, runs) in zip(colours, result.runs.items()):
         bits = runs.sweep_bits
         plotting.mean_band(left, bits, runs.sweep_residuals.T * d**4, label=f"d = {d}", color=colour)
-        bound = [ovg.orthogonality_bound(d, int(b), runs.residual) * d**4 for b in bits]
+        bound = [codec.orthogonality_bound(d, int(b), runs.residual) * d**4 for b in bits]
         plotting.theory(left, bits, bound, label=None, color=colour)
         left.axvline(runs.b_star, color=colour, ls=":", lw=1.0)
         games = runs.games["sketch"]
@@ -439,12 +549,66 @@ def plot_why_cheap_players_lose(result: Result):
     return fig
 
 
+def plot_reduction(result: Result):
+    """Left: rows of A the reduction's player queried in its best winning block, against the
+    optimizer's cut limit m (a cross at the run's barrier queries where no block won); and in
+    the block that starts at the second query. Right: the judge's max_i ||A y_i||_inf / d^-4
+    and the largest projection over 1 - 1/d^2 of every transcript's answers (<= 1: passes)."""
+    red = result.reduction
+    d, cuts = red.d, np.array(red.cuts, dtype=float)
+    fig, (left, right) = plotting.figure(ncols=2, panel=(5.0, 3.6))
+    for m in red.cuts:
+        need, first = red.rows_needed(m), red.first_block_rows(m)
+        jitter = m * (1 + 0.03 * (np.arange(need.size) - need.size / 2) / need.size)
+        won = np.isfinite(need)
+        left.scatter(jitter[won], need[won], color="C1", marker="o", s=18)
+        left.scatter(jitter[~won], red.run_rows[m][~won], color="C3", marker="x", s=24)
+        keep = np.isfinite(first)
+        left.scatter(jitter[keep], first[keep], color="C0", marker="s", s=14, alpha=0.7)
+    left.scatter([], [], color="C1", marker="o", s=18, label="best winning block")
+    left.scatter([], [], color="C3", marker="x", s=24,
+                 label=f"no winning block: barrier queries of the run (T = {red.queries})")
+    left.scatter([], [], color="C0", marker="s", s=14, label="block from the 2nd query (message: one cut)")
+    left.axhline(d / 2, color="black", ls="--", lw=1.0, label="d/2: the memoryless player's queries")
+    left.axvline(d, color="gray", ls=":", lw=1.0, label="m = d cuts")
+    handles, labels = left.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    left.legend(unique.values(), unique.keys(), fontsize=7, loc="center left", bbox_to_anchor=(0.0, 0.42))
+    plotting.axes_labels(left, xlabel="cuts kept by the optimizer m", logx=True,
+                         ylabel="rows of A queried in the block",
+                         title=f"Queries that reveal rows of A (d = {d}, k = {red.k})")
+    left.set_yscale("symlog", linthresh=1.0)
+    left.set_ylim(-0.3, 4 * red.queries)
+    left.set_xticks(cuts, [str(int(m)) for m in cuts])
+    left.minorticks_off()
+    for t in red.all_transcripts():
+        v = t.verdict
+        ratio = v.residuals[0].max() * d**4
+        if np.isfinite(ratio):  # a block from the first query answers y_1 = 0: inf, not drawn
+            right.scatter(t.max_cuts, ratio, color="C2", marker="o", s=14)
+        right.scatter(t.max_cuts * 1.06, v.projections[0].max() / ovg.independence_threshold(d),
+                      color="C4", marker="^", s=12)
+    right.scatter([], [], color="C2", marker="o", s=14, label="max_i ‖A y_i‖∞ / d⁻⁴")
+    right.scatter([], [], color="C4", marker="^", s=12, label="max_i ‖Proj y_i‖ / (1 − 1/d²)")
+    right.axhline(1.0, color="black", lw=1.2)
+    right.legend(fontsize=7, loc="lower left")
+    plotting.axes_labels(right, xlabel="cuts kept by the optimizer m", logx=True, logy=True,
+                         ylabel="judge's measure / threshold (≤ 1 passes)",
+                         title="The judge's verdict on every transcript")
+    right.set_xticks(cuts, [str(int(m)) for m in cuts])
+    right.minorticks_off()
+    return fig
+
+
 def figures(result: Result) -> dict:
-    return {
+    out = {
         "small_game": plot_small_game(result),
         "queries_vs_bits": plot_queries_vs_bits(result),
         "cheap_players": plot_why_cheap_players_lose(result),
     }
+    if result.reduction is not None:
+        out["reduction"] = plot_reduction(result)
+    return out
 
 
 def summary(result: Result) -> dict:
@@ -467,5 +631,18 @@ def summary(result: Result) -> dict:
             "sketch_fails_orthogonality_below_kd": sketch_fraction,
             "sketch_best_residual_over_threshold": sketch_best,
             "envelope": {str(int(b)): float(q) for b, q in zip(budgets, envelope)},
+        }
+    red = result.reduction
+    if red is not None:
+        out["reduction"] = {
+            "d": red.d,
+            "k": red.k,
+            "within_rules_fraction": red.rule_fraction(),
+            "later_blocks_won_fraction": red.later_win_fraction(),
+            "small_memory_at_least_half_d_rows_fraction": red.small_memory_fraction(),
+            "large_memory_fewer_than_half_d_rows_fraction": red.large_memory_fraction(),
+            "rows_needed": {str(m): [float(r) for r in red.rows_needed(m)] for m in red.cuts},
+            "first_block_rows": {str(m): [float(r) for r in red.first_block_rows(m)] for m in red.cuts},
+            "run_barrier_queries": {str(m): red.run_rows[m].tolist() for m in red.cuts},
         }
     return out

@@ -10,7 +10,11 @@ Two experiments on the stream of :mod:`memopt.problems.regression` (Sharan, Sidf
 * rows with covariance of condition number kappa (two eigenvalue clusters, 1 and 1/kappa, in
   a random basis) in d = 50 dimensions: samples against kappa for the O(d) Kaczmarz method and
   the O(d^2) exact method (the lecture's conjecture: d poly(kappa) samples, or d^2
-  memory).
+  memory);
+* rows whose covariance has eigenvalues spread log-uniformly over [1, kappa] (no gap between
+  scales, the regime of the conjecture) in d = 24 dimensions, kappa from 10 to 10^4: samples to
+  a relative error of 1e-2 for Kaczmarz and SGD (O(d) memory), the window family at m = d/4 and
+  d/2, and exact least squares (d^2 memory), with the growth exponent in kappa of each.
 
 The quantities the chapter's claims compare are methods of :class:`Result`. Every one of them
 depends on the random stream, so each is a statistic over the trials with its uncertainty
@@ -28,18 +32,16 @@ import numpy as np
 
 from memopt import claims, plotting
 from memopt.backend import single_blas_thread
-from memopt.optim.streaming import (
-    ExactLeastSquares,
-    Kaczmarz,
-    StreamingSGD,
-    StreamRun,
-    WindowProjection,
+from memopt.fitting import power_law_exponent
+from memopt.optim.stream_runs import StreamRun, run_methods
+from memopt.optim.streaming import ExactLeastSquares, Kaczmarz, StreamingSGD, WindowProjection
+from memopt.optim.streaming_theory import (
     expected_projection_error,
     kaczmarz_direction_moments,
     predicted_projection_samples,
     projection_log_decrement,
-    run_methods,
     sgd_contraction,
+    sgd_mean_square_samples,
 )
 from memopt.problems.regression import GaussianRegression
 
@@ -72,6 +74,13 @@ class Config:
     #: A method stops after this multiple of its predicted sample count (it never should).
     budget_factor: float = 3.0
     chunk: int = 2048
+    #: The spread-spectrum sweep: eigenvalues log-uniform over [1, kappa], relative accuracy
+    #: ``spread_accuracy`` (||x|| = 1), windows m (d/4 and d/2 by default).
+    spread_dimension: int = 24
+    spread_kappas: tuple[float, ...] = (10, 100, 1000, 10000)
+    spread_accuracy: float = 1e-2
+    spread_trials: int = 16
+    spread_windows: tuple[int, ...] = (6, 12)
 
     def __post_init__(self):
         if self.dimension < 2 or self.kappa_dimension < 2:
@@ -90,6 +99,18 @@ class Config:
             raise ValueError("at least two kappas must lie at or above kappa_fit_from to fit a power law")
         if self.budget_factor < 1 or self.kappa_noise_bound < 0:
             raise ValueError("budget_factor must be >= 1 and kappa_noise_bound >= 0")
+        if self.spread_dimension < 2 or self.spread_trials < 2 or not 0 < self.spread_accuracy < 1:
+            raise ValueError("the spread sweep needs spread_dimension >= 2, spread_trials >= 2 and "
+                             f"spread_accuracy in (0, 1), got {self.spread_dimension}, "
+                             f"{self.spread_trials}, {self.spread_accuracy}")
+        spread = list(self.spread_kappas)
+        if len(spread) < 2 or spread != sorted(set(spread)) or min(spread) <= 1:
+            raise ValueError(f"spread_kappas must be at least two increasing values > 1 (a power law "
+                             f"in kappa), got {self.spread_kappas}")
+        windows = list(self.spread_windows)
+        if windows != sorted(set(windows)) or (windows and not 2 <= windows[0] <= windows[-1] <= self.spread_dimension):
+            raise ValueError(f"spread_windows must increase strictly within 2..spread_dimension="
+                             f"{self.spread_dimension}, got {self.spread_windows}")
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -99,11 +120,16 @@ class Config:
     def kappa_seeds(self) -> tuple[int, ...]:
         return tuple(range(self.kappa_trials))
 
+    @property
+    def spread_seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.spread_trials))
+
 
 SCALES = {
     "book": Config(),
     "paper": Config(trials=256, windows=(2, 4, 8, 16, 32, 64, 128, 160, 192, 200), window_trials=64,
-                    kappas=(1, 3, 10, 30, 100, 300, 1000), kappa_trials=128),
+                    kappas=(1, 3, 10, 30, 100, 300, 1000), kappa_trials=128, spread_trials=64,
+                    spread_windows=(3, 6, 12, 18)),
 }
 
 
@@ -111,10 +137,21 @@ SCALES = {
 
 def sgd_step(eigenvalues) -> float:
     """1 / (tr Sigma + 2 lambda_max): the best constant step for the mean square error on
-    isotropic rows (1/(d+2), :func:`~memopt.optim.streaming.sgd_contraction`), and a stable one
+    isotropic rows (1/(d+2), :func:`~memopt.optim.streaming_theory.sgd_contraction`), and a stable one
     for every Sigma."""
     eigenvalues = np.asarray(eigenvalues, dtype=float)
     return float(1.0 / (eigenvalues.sum() + 2 * eigenvalues.max()))
+
+
+def window_name(m: int) -> str:
+    return f"window m = {m}"
+
+
+def spread_trace_ratio(eigenvalues) -> float:
+    """tr(Sigma) / lambda_min: the scale of Kaczmarz's sample count (its rate is about
+    lambda_min / tr Sigma a sample when ||a||^2 concentrates at tr Sigma)."""
+    eigenvalues = np.asarray(eigenvalues, dtype=float)
+    return float(eigenvalues.sum() / eigenvalues.min())
 
 
 def kaczmarz_bound_samples(eigenvalues, accuracy: float) -> float:
@@ -132,6 +169,8 @@ class Result:
     windows: dict[int, StreamRun]
     kappa_problems: dict[float, GaussianRegression] = field(default_factory=dict)
     kappa_runs: dict[float, dict[str, StreamRun]] = field(default_factory=dict)
+    spread_problems: dict[float, GaussianRegression] = field(default_factory=dict)
+    spread_runs: dict[float, dict[str, StreamRun]] = field(default_factory=dict)
 
     # -- the isotropic stream -------------------------------------------------------------------
     @property
@@ -281,6 +320,72 @@ class Result:
         return claims.median_with_range(self.kappa_samples(EXACT) / self.config.kappa_dimension,
                                         what="trials and κ")
 
+    # -- the spread-spectrum sweep ------------------------------------------------------------
+    @property
+    def spread_kappas(self) -> np.ndarray:
+        return np.array(list(self.spread_runs), dtype=float)
+
+    def spread_methods(self) -> list[str]:
+        """The methods of the sweep, from the least memory to the most."""
+        return [KACZMARZ, SGD, *(window_name(m) for m in self.config.spread_windows), EXACT]
+
+    def spread_samples(self, method: str) -> np.ndarray:
+        """Samples to the relative accuracy, shape (kappas, trials); NaN where a trial did not
+        get there within the budget."""
+        return np.stack([runs[method].samples_to_accuracy for runs in self.spread_runs.values()])
+
+    def spread_trial_exponents(self, method: str) -> np.ndarray:
+        """Per trial (the same seed at every kappa), the slope s of ln samples against ln kappa
+        (:func:`memopt.fitting.power_law_exponent`)."""
+        samples = self.spread_samples(method)
+        if np.isnan(samples).any():
+            raise ValueError(f"{method} did not reach the accuracy within the budget in some trials; "
+                             "raise budget_factor or spread_accuracy")
+        return np.array([power_law_exponent(self.spread_kappas, column) for column in samples.T])
+
+    def spread_exponent_estimate(self, method: str) -> claims.Estimate:
+        """:meth:`spread_trial_exponents`: mean over the trials +- 2 standard errors."""
+        return claims.mean_with_error(self.spread_trial_exponents(method), what="trials")
+
+    def spread_trace_ratios(self) -> np.ndarray:
+        """tr Sigma / lambda_min at each kappa (:func:`spread_trace_ratio`)."""
+        return np.array([spread_trace_ratio(p.eigenvalues) for p in self.spread_problems.values()])
+
+    def spread_bound_samples(self) -> np.ndarray:
+        """Kaczmarz's mean-square guarantee (:func:`kaczmarz_bound_samples`) at each kappa."""
+        return np.array([kaczmarz_bound_samples(p.eigenvalues, self.config.spread_accuracy)
+                         for p in self.spread_problems.values()])
+
+    def spread_sgd_samples(self) -> np.ndarray:
+        """Samples after which SGD's exact mean square error reaches the accuracy
+        (:func:`~memopt.optim.streaming_theory.sgd_mean_square_samples`) at each kappa."""
+        return np.array([sgd_mean_square_samples(p.eigenvalues, sgd_step(p.eigenvalues),
+                                                 self.config.spread_accuracy)
+                         for p in self.spread_problems.values()], dtype=float)
+
+    def spread_predicted_exponents(self) -> dict[str, float]:
+        """The growth exponents theory gives before any run: of tr Sigma / lambda_min (the
+        heuristic rate), of Kaczmarz's guarantee 2 ln(1/eps) / p_min, and of SGD's exact
+        mean-square sample count."""
+        kappas = self.spread_kappas
+        return {"trace ratio": power_law_exponent(kappas, self.spread_trace_ratios()),
+                "Kaczmarz guarantee": power_law_exponent(kappas, self.spread_bound_samples()),
+                "SGD mean square": power_law_exponent(kappas, self.spread_sgd_samples())}
+
+    def spread_window_heuristic(self, m: int) -> float:
+        """The exponent if the m - 1 stored rows removed Sigma's top m - 1 eigendirections
+        from every step: Kaczmarz's guarantee on the bottom d - m + 1 eigenvalues."""
+        d = self.config.spread_dimension
+        bottom = [np.sort(p.eigenvalues)[:d - m + 1] for p in self.spread_problems.values()]
+        samples = [kaczmarz_bound_samples(b, self.config.spread_accuracy) if b.size > 1 else 1.0
+                   for b in bottom]
+        return power_law_exponent(self.spread_kappas, samples)
+
+    def spread_memory(self) -> dict[str, int]:
+        """Floats kept per trial by each method of the sweep."""
+        first = next(iter(self.spread_runs.values()))
+        return {name: first[name].memory_floats for name in self.spread_methods()}
+
 
 def run(config: Config = Config(), progress: bool = False) -> Result:
     """All of the chapter's runs for ``config``."""
@@ -308,6 +413,21 @@ def run(config: Config = Config(), progress: bool = False) -> Result:
             result.kappa_runs[kappa] = run_methods(methods, sweep.stream(config.kappa_seeds),
                                                    accuracy=config.accuracy, max_samples=budget,
                                                    chunk=config.chunk, progress=progress)
+        d, r, eps = config.spread_dimension, config.spread_trials, config.spread_accuracy
+        for kappa in config.spread_kappas:
+            sweep = GaussianRegression(d, kappa=kappa, noise_bound=config.kappa_noise_bound,
+                                       basis_seed=config.basis_seed, spectrum="log_uniform")
+            eigenvalues, step = sweep.eigenvalues, sgd_step(sweep.eigenvalues)
+            predicted = max(kaczmarz_bound_samples(eigenvalues, eps),
+                            sgd_mean_square_samples(eigenvalues, step, eps))
+            budget = math.ceil(config.budget_factor * predicted)
+            methods = {KACZMARZ: Kaczmarz(d, r), SGD: StreamingSGD(d, step, r),
+                       **{window_name(m): WindowProjection(d, m, r) for m in config.spread_windows},
+                       EXACT: ExactLeastSquares(d, r)}
+            result.spread_problems[kappa] = sweep
+            result.spread_runs[kappa] = run_methods(methods, sweep.stream(config.spread_seeds),
+                                                    accuracy=eps, max_samples=budget,
+                                                    chunk=config.chunk, progress=progress)
     return result
 
 
@@ -400,11 +520,35 @@ def plot_kappa(result: Result):
                                 title=f"Samples against κ, d = {result.config.kappa_dimension}").figure
 
 
+def plot_spread(result: Result):
+    """Samples to the relative accuracy against kappa on the log-uniform spectrum, each method
+    with its fitted exponent, and Kaczmarz's guarantee."""
+    fig, (ax,) = plotting.figure(panel=(8.0, 4.8))
+    kappas, config = result.spread_kappas, result.config
+    windows = dict(zip(config.spread_windows, plotting.palette(len(config.spread_windows), "plasma")))
+    colours = {**COLOURS, **{window_name(m): c for m, c in windows.items()}}
+    memory = result.spread_memory()
+    for name in result.spread_methods():
+        slope = float(np.mean(result.spread_trial_exponents(name)))
+        plotting.mean_band(ax, kappas, result.spread_samples(name).T, color=colours[name],
+                           label=f"{name} ({memory[name]} floats): ∝ κ^{slope:.2f}")
+    plotting.theory(ax, kappas, result.spread_bound_samples(),
+                    label="Kaczmarz guarantee 2 ln(1/ε) / λ_min(E[aaᵀ/‖a‖²])", color=COLOURS[KACZMARZ])
+    plotting.theory(ax, kappas, result.spread_sgd_samples(), label="SGD: E‖e_k‖² = ε² (exact recursion)",
+                    color=COLOURS[SGD])
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    return plotting.axes_labels(
+        ax, xlabel="condition number κ (eigenvalues log-uniform on [1, κ])",
+        ylabel=f"samples to ‖x̂ − x‖ ≤ {config.spread_accuracy:g}", logx=True, logy=True,
+        title=f"Spread spectrum, d = {config.spread_dimension}").figure
+
+
 def figures(result: Result) -> dict:
     return {
         "error_curves": plot_error_curves(result),
         "memory_tradeoff": plot_memory_tradeoff(result),
         "kappa": plot_kappa(result),
+        "spread": plot_spread(result),
     }
 
 
@@ -430,5 +574,16 @@ def summary(result: Result) -> dict:
             "kaczmarz_exponent": slope,
             "kaczmarz_prefactor": prefactor,
             "bound_exponent": result.bound_exponent(),
+        },
+        "spread": {
+            "dimension": result.config.spread_dimension,
+            "accuracy": result.config.spread_accuracy,
+            "kappas": result.spread_kappas.tolist(),
+            "memory_floats": result.spread_memory(),
+            "mean_samples": {name: result.spread_samples(name).mean(axis=1).tolist()
+                             for name in result.spread_methods()},
+            "exponents": {name: float(result.spread_trial_exponents(name).mean())
+                          for name in result.spread_methods()},
+            "predicted_exponents": result.spread_predicted_exponents(),
         },
     }

@@ -37,6 +37,7 @@ from memopt import claims, plotting
 from memopt.backend import to_numpy
 from memopt.claims import relative_gap
 from memopt.optim import SAG, SAGA, SVRG, DecreasingStep, Trace, gradient_descent, run_batched
+from memopt.optim.schedules import InverseTimeStep
 from memopt.optim.stochastic import SGD, state_bytes
 from memopt.optim.trace import log_iterations
 from memopt.problems import LogisticGLM, Optimum, planted_logistic, sklearn_optimum
@@ -135,34 +136,6 @@ TUNED_LABEL = "SGD, α_k = α0/(1 + k/k0), tuned"
 BACKTRACKING_LABEL = "SAG, α = 1/(L_k + μ), L_k by backtracking"
 CENTRED_LABEL = "SAG, α = 1/(16L), centred start"
 ZERO_LABEL = "SAG, α = 1/(16L), y_i = 0 start"
-
-
-@dataclass(frozen=True)
-class InverseTimeStep:
-    """alpha_k = alpha0 / (1 + k / k0): constant for k << k0, then alpha0 k0 / k, the O(1/k)
-    step of SGD on strongly convex problems (the rate needs 2 mu alpha0 k0 > 1)."""
-
-    alpha0: float
-    k0: float
-
-    def __post_init__(self):
-        if not (self.alpha0 > 0 and self.k0 > 0):
-            raise ValueError(f"alpha0 and k0 must be > 0, got {self.alpha0}, {self.k0}")
-
-    def __call__(self, k: int) -> float:
-        return self.alpha0 / (1.0 + k / self.k0)
-
-    def describe(self) -> str:
-        return f"α_k = {self.alpha0:.3g} / (1 + k/{self.k0:g})"
-
-
-class ScheduledSGD(SGD):
-    """SGD with any schedule alpha(k) (:class:`memopt.optim.SGD` takes a number or one of the
-    lecture's schedules)."""
-
-    def __init__(self, schedule):
-        super().__init__(1.0)  # plain SGD's state, then the schedule replaces its constant step
-        self.schedule = schedule
 
 
 @dataclass(frozen=True)
@@ -504,9 +477,9 @@ def _iterations_for(method, n: int, passes: int) -> int:
     return passes * n
 
 
-def tuned_method(problem: LogisticGLM, multiple: float, k0_passes: float) -> ScheduledSGD:
+def tuned_method(problem: LogisticGLM, multiple: float, k0_passes: float) -> SGD:
     """SGD with alpha_k = (multiple / L_max) / (1 + k / (k0_passes n))."""
-    return ScheduledSGD(InverseTimeStep(multiple / problem.L_max, k0_passes * problem.n_samples))
+    return SGD(InverseTimeStep(multiple / problem.L_max, k0_passes * problem.n_samples))
 
 
 def tune_decreasing_step(problem: LogisticGLM, x0, f_star: float, passes: int, config: Config) -> Tuning:

@@ -115,35 +115,6 @@ class Config:
 SCALES = {"book": Config(), "paper": Config(runs=512, iterations=200_000)}
 
 
-def variance_with_error(samples, what: str = "draws", errors: float = 2.0) -> claims.Estimate:
-    """The sample variance s^2 (ddof 1) of independent ``samples`` ± ``errors`` standard errors,
-    the standard error of s^2 being sqrt((m4 - s^4) / N), m4 the central fourth moment."""
-    values = np.asarray(samples, dtype=float).ravel()
-    if values.size < 2:
-        raise ValueError(f"a variance needs at least 2 {what}, got {values.size}")
-    centred = values - values.mean()
-    s2 = float(centred.var(ddof=1))
-    half = errors * float(np.sqrt(max((centred**4).mean() - s2**2, 0.0) / values.size))
-    return claims.Estimate(s2, s2 - half, s2 + half, f"sample variance ± {errors:g} s.e. over {values.size} {what}")
-
-
-def jackknife(statistic, samples, what: str = "runs", errors: float = 2.0) -> claims.Estimate:
-    """``statistic`` of the mean over rows of ``samples`` (runs x points), with ± ``errors``
-    jackknife standard errors: sqrt((R-1)/R sum_r (theta_(r) - mean theta_(.))^2), theta_(r) the
-    statistic of the mean without run r. For smooth functions of means, such as a line fitted to
-    the log of a mean curve."""
-    values = np.asarray(samples, dtype=float)
-    if values.ndim != 2 or values.shape[0] < 2:
-        raise ValueError(f"need samples of shape (at least 2 {what}, points), got {values.shape}")
-    count = values.shape[0]
-    total = values.sum(axis=0)
-    value = float(statistic(total / count))
-    leave_one_out = np.array([statistic((total - row) / (count - 1)) for row in values], dtype=float)
-    half = errors * float(np.sqrt((count - 1) / count * ((leave_one_out - leave_one_out.mean()) ** 2).sum()))
-    return claims.Estimate(value, value - half, value + half,
-                           f"± {errors:g} jackknife s.e. over {count} {what}")
-
-
 def log_slope(x, y) -> float:
     """The slope of the least-squares line through (x, ln y)."""
     return float(np.polyfit(np.asarray(x, dtype=float), np.log(np.asarray(y, dtype=float)), 1)[0])
@@ -246,7 +217,7 @@ class ControlVariate:
 
     def variance_ratio(self, samples, closed: float) -> claims.Estimate:
         """The sample variance of ``samples`` over ``closed`` (its closed form), ± 2 s.e."""
-        v = variance_with_error(samples)
+        v = claims.variance_with_error(samples)
         return claims.Estimate(v.value / closed, v.low / closed, v.high / closed,
                                v.method + ", over the closed form")
 
@@ -474,7 +445,7 @@ class Result:
         trace = self.growing[rho]
         keep = self.growing_fit_range(rho)
         k = trace.iterations[keep]
-        fitted = jackknife(lambda mean: log_slope(k, mean), trace.suboptimality(self.f_star)[:, keep])
+        fitted = claims.jackknife(lambda mean: log_slope(k, mean), trace.suboptimality(self.f_star)[:, keep])
         return claims.Estimate(float(np.exp(fitted.value)), float(np.exp(fitted.low)), float(np.exp(fitted.high)),
                                fitted.method + ", of the fitted log-slope")
 
@@ -484,7 +455,7 @@ class Result:
         trace = self.growing[rho]
         keep = self.growing_fit_range(rho)
         log_samples = np.log(trace.samples[keep])
-        fitted = jackknife(lambda mean: -log_slope(log_samples, mean), trace.suboptimality(self.f_star)[:, keep])
+        fitted = claims.jackknife(lambda mean: -log_slope(log_samples, mean), trace.suboptimality(self.f_star)[:, keep])
         return fitted
 
     def samples_to_gap(self, trace: Trace, gap: float) -> int | None:

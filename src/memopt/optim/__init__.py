@@ -27,15 +27,15 @@ from memopt.optim.first_order import (
 )
 from memopt.optim.newton import iterative_newton, least_squares_gd, newton_pseudo_inverse
 from memopt.optim.sam import SAM
-from memopt.optim.schedules import ConstantStep, DecreasingStep
+from memopt.optim.schedules import ConstantStep, DecreasingStep, InverseTimeStep
 from memopt.optim.stochastic import SAG, SAGA, SGD, SVRG, IndexStream, run_batched, sgd, state_bytes
+from memopt.optim.stream_runs import StreamRun, run_methods
 from memopt.optim.streaming import (
     ExactLeastSquares,
     Kaczmarz,
+    StreamingMethod,
     StreamingSGD,
-    StreamRun,
     WindowProjection,
-    run_methods,
 )
 from memopt.optim.trace import Trace, log_iterations
 
@@ -60,6 +60,7 @@ __all__ = [
     "SVRG",
     "ConstantStep",
     "DecreasingStep",
+    "InverseTimeStep",
     "IndexStream",
     "Trace",
     "BSLSSchedule",
@@ -77,6 +78,7 @@ __all__ = [
     "log_iterations",
     "ExactLeastSquares",
     "Kaczmarz",
+    "StreamingMethod",
     "StreamingSGD",
     "StreamRun",
     "WindowProjection",

@@ -51,8 +51,30 @@ class DecreasingStep:
         return f"α_k = (2k+1) / (2μ(k+1)²){capped}"
 
 
-def as_schedule(step) -> ConstantStep | DecreasingStep:
+@dataclass(frozen=True)
+class InverseTimeStep:
+    """alpha_k = alpha0 / (1 + k / k0): constant for k << k0, then alpha0 k0 / k, the O(1/k)
+    step of SGD on strongly convex problems (the rate needs 2 mu alpha0 k0 > 1)."""
+
+    alpha0: float
+    k0: float
+
+    def __post_init__(self):
+        if not (self.alpha0 > 0 and self.k0 > 0):
+            raise ValueError(f"alpha0 and k0 must be > 0, got {self.alpha0}, {self.k0}")
+
+    def __call__(self, k: int) -> float:
+        return self.alpha0 / (1.0 + k / self.k0)
+
+    def describe(self) -> str:
+        return f"α_k = {self.alpha0:.3g} / (1 + k/{self.k0:g})"
+
+
+Schedule = ConstantStep | DecreasingStep | InverseTimeStep
+
+
+def as_schedule(step) -> Schedule:
     """A schedule from a schedule, or a constant schedule from a positive number."""
-    if isinstance(step, (ConstantStep, DecreasingStep)):
+    if isinstance(step, (ConstantStep, DecreasingStep, InverseTimeStep)):
         return step
     return ConstantStep(step)

@@ -183,3 +183,16 @@ def icl_tasks(n_tasks: int = 256, dim: int = 20, n_examples: int = 40, kappa: fl
     query_targets = np.einsum("td,td->t", queries, weights)
     arrays = (covariance, features, targets, weights, queries, query_targets)
     return ICLTasks(*(a.astype(dtype) for a in arrays))
+
+
+def isotropic_prompts(rng: np.random.Generator, n_prompts: int, n_examples: int, dim: int,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n_prompts`` noiseless prompts of the training distribution of Garg et al. (2022) and
+    Fu et al. (2024): x_i ~ N(0, I_d), w ~ N(0, I_d), y_i = <w, x_i>. Returns
+    (xs (n_prompts, n_examples, dim), ys (n_prompts, n_examples), ws (n_prompts, dim)),
+    drawn from ``rng`` in that order (features, then weights)."""
+    n_prompts, n_examples, dim = (integer(name, value) for name, value in
+                                  (("n_prompts", n_prompts), ("n_examples", n_examples), ("dim", dim)))
+    xs = perturbed(rng.standard_normal((n_prompts, n_examples, dim)))
+    ws = perturbed(rng.standard_normal((n_prompts, dim)))
+    return xs, np.einsum("tnd,td->tn", xs, ws), ws

@@ -238,3 +238,80 @@ def logistic_pieces(
     weights = [ratio ** (-i) / g.L for i, g in enumerate(losses)]
     basis = random_basis(pieces * piece_dim, np.random.default_rng(seed))
     return SeparatedPieces(losses, weights, column_blocks(basis, pieces))
+
+
+class ClusteredRegressionStream:
+    """A stream of least-squares samples whose covariance has clustered eigenvalues.
+
+    Each trial has a hidden unit vector x (uniform on the sphere) and receives samples
+    a ~ N(0, Sigma), b = <a, x> + eta, eta ~ Uniform[-noise, noise] (noise = 0: realisable).
+    Sigma = Q diag(eigenvalues) Q^T has the eigenvalues of :func:`clustered_quadratic` (groups
+    of ``cluster_dim`` values evenly spaced on [mu_i, L_i], the scales of
+    :func:`cluster_scales`), in a Haar-random basis Q drawn from ``basis_seed``. Least squares
+    on this stream, f(y) = E (1/2)(<a, y> - b)^2, is the multiscale quadratic with Hessian
+    Sigma, so the scales (L_i, mu_i) are those a Big-Step-Little-Step method needs.
+
+    It has the interface of :class:`memopt.problems.regression.RegressionStream` (``trials``,
+    ``dimension``, ``targets``, :meth:`draw`): trial r draws its hidden vector, rows and noise
+    from independent generators spawned from ``numpy.random.SeedSequence(seeds[r])``, so its
+    samples do not depend on the chunk sizes or on the other trials.
+    """
+
+    def __init__(self, kappa: float, clusters: int = 2, cluster_dim: int = 4,
+                 cluster_condition: float = 2.0, *, seeds=(0,), basis_seed: int = 0,
+                 noise: float = 0.0):
+        self.scales = cluster_scales(kappa, clusters, cluster_condition)
+        self.cluster_dim = integer("cluster_dim", cluster_dim)
+        self.noise = real("noise", noise, strict=False)
+        if isinstance(basis_seed, bool) or not isinstance(basis_seed, (int, np.integer)) or basis_seed < 0:
+            raise ValueError(f"basis_seed must be an integer >= 0, got {basis_seed!r}")
+        seeds = list(seeds)
+        if not seeds:
+            raise ValueError("seeds must name at least one trial")
+        for seed in seeds:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise ValueError(f"seeds must be integers >= 0, got {seed!r}")
+        self.seeds = tuple(int(s) for s in seeds)
+        self.eigenvalues = np.concatenate([np.linspace(mu, top, self.cluster_dim) if self.cluster_dim > 1
+                                           else [mu] for top, mu in self.scales])
+        self.basis = random_basis(self.eigenvalues.size, np.random.default_rng(basis_seed))
+        self.blocks = tuple(column_blocks(self.basis, len(self.scales)))
+        # Rows are z @ factor.T with z standard normal, so their covariance is factor factor^T.
+        self._factor = self.basis * np.sqrt(self.eigenvalues)
+        spawned = [np.random.SeedSequence(s).spawn(3) for s in self.seeds]
+        targets = np.stack([np.random.default_rng(g[0]).standard_normal(self.dimension) for g in spawned])
+        self.targets = perturbed(targets / np.linalg.norm(targets, axis=1, keepdims=True))
+        self._row_rngs = [np.random.default_rng(g[1]) for g in spawned]
+        self._noise_rngs = [np.random.default_rng(g[2]) for g in spawned]
+        self.samples_drawn = 0
+
+    @property
+    def dimension(self) -> int:
+        return int(self.eigenvalues.size)
+
+    @property
+    def trials(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Sigma = E a a^T, the Hessian of the least-squares objective."""
+        sigma = self._factor @ self._factor.T
+        return (sigma + sigma.T) / 2
+
+    @property
+    def kappa(self) -> float:
+        return self.scales[0][0] / self.scales[-1][1]
+
+    def draw(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``count`` samples of every trial: rows ``(trials, count, d)``, labels
+        ``(trials, count)``."""
+        count = integer("count", count)
+        rows = np.empty((self.trials, count, self.dimension))
+        for r, rng in enumerate(self._row_rngs):
+            rows[r] = rng.standard_normal((count, self.dimension)) @ self._factor.T
+        labels = np.einsum("rcd,rd->rc", rows, self.targets)
+        if self.noise > 0:
+            labels += np.stack([rng.uniform(-self.noise, self.noise, count) for rng in self._noise_rngs])
+        self.samples_drawn += count
+        return rows, labels

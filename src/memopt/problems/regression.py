@@ -9,9 +9,15 @@ receives samples one at a time,
     \eta_i \sim \mathrm{Uniform}[-\beta, \beta],
 
 with the paper's noise bound :math:`\beta = 2^{-d/5}` unless another is given. The paper takes
-:math:`\Sigma = I_d`; here :math:`\Sigma` may also have condition number :math:`\kappa`: half of
-its eigenvalues (the first ``ceil(d/2)``) equal 1 and the other half :math:`1/\kappa`, in a
-random orthonormal basis (Haar distributed, from ``basis_seed``) or in the coordinate basis.
+:math:`\Sigma = I_d`; here :math:`\Sigma` may also have condition number :math:`\kappa`, with one
+of two spectra, in a random orthonormal basis (Haar distributed, from ``basis_seed``) or in the
+coordinate basis:
+
+* ``"two_clusters"`` (the default): half of the eigenvalues (the first ``ceil(d/2)``) equal 1
+  and the other half :math:`1/\kappa`, the lecture's multiscale example;
+* ``"log_uniform"``: the d eigenvalues spread geometrically over :math:`[1, \kappa]`
+  (:func:`memopt.problems.icl.log_uniform_spectrum`), with no gap between scales: the regime
+  of the lecture's conjecture on :math:`\kappa`-conditioned systems.
 
 Randomness: trial ``r`` draws everything from ``numpy.random.SeedSequence(seeds[r])``, split into
 independent generators for the hidden vector, the rows and the noise, so the stream a trial sees
@@ -30,6 +36,10 @@ import numpy as np
 from memopt._checks import integer
 from memopt.backend import asarray, resolve_device
 from memopt.perturb import inputs as perturbed
+from memopt.problems.icl import log_uniform_spectrum
+
+#: The covariance spectra a :class:`GaussianRegression` can have (module docstring).
+SPECTRA = ("two_clusters", "log_uniform")
 
 
 def paper_noise_bound(dimension: int) -> float:
@@ -49,6 +59,7 @@ class GaussianRegression:
     noise_bound : half-width beta >= 0 of the uniform noise; None means 2^(-d/5).
     basis_seed : seed of the random orthonormal eigenbasis of Sigma.
     random_basis : False puts Sigma's eigenvectors on the coordinate axes.
+    spectrum : "two_clusters" (1 and 1/kappa) or "log_uniform" (geometric over [1, kappa]).
     """
 
     dimension: int
@@ -56,9 +67,12 @@ class GaussianRegression:
     noise_bound: float | None = None
     basis_seed: int = 0
     random_basis: bool = True
+    spectrum: str = "two_clusters"
 
     def __post_init__(self):
         integer("dimension", self.dimension)
+        if self.spectrum not in SPECTRA:
+            raise ValueError(f"spectrum must be one of {', '.join(SPECTRA)}, got {self.spectrum!r}")
         if isinstance(self.kappa, bool) or not isinstance(self.kappa, Real):
             raise TypeError(f"kappa must be a real number, got {type(self.kappa).__name__}")
         if not math.isfinite(self.kappa) or self.kappa < 1:
@@ -81,7 +95,10 @@ class GaussianRegression:
 
     @property
     def eigenvalues(self) -> np.ndarray:
-        """Sigma's eigenvalues: ceil(d/2) ones, then floor(d/2) copies of 1/kappa."""
+        """Sigma's eigenvalues. Two clusters: ceil(d/2) ones, then floor(d/2) copies of 1/kappa;
+        log-uniform: kappa^(j/(d-1)) for j = d-1, ..., 0 (from kappa down to 1)."""
+        if self.spectrum == "log_uniform":
+            return log_uniform_spectrum(self.dimension, self.kappa)
         values = np.ones(self.dimension)
         values[(self.dimension + 1) // 2:] = 1.0 / self.kappa
         return values
