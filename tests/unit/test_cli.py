@@ -259,7 +259,7 @@ def test_record_writes_the_record_with_its_date(tmp_path, monkeypatch, capsys):
 
 def test_record_of_an_experiment_without_one_names_those_with_one(tmp_path, capsys):
     assert cli.main(["record", "sgd", "--out", str(tmp_path / "r.json")]) == 2
-    assert one_line_error(capsys) == "memopt: sgd has no paper-scale record; experiments with one: icl_trained, grokking"
+    assert one_line_error(capsys) == "memopt: sgd has no paper-scale record; experiments with one: icl_trained, icl_architectures, grokking"
 
 
 def test_record_refuses_an_unwritable_out_before_training(tmp_path, monkeypatch, capsys):
