@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from memopt.nets.training import window_means
 from memopt.experiments import icl_architectures as experiment
 from memopt.optim.streaming import ExactLeastSquares, Kaczmarz
 from memopt.problems.icl import isotropic_prompts
@@ -132,7 +133,7 @@ def test_a_record_reads_back_as_its_run(recorded):
 def test_replay_retraces_the_first_transformer(recorded):
     result, stored = recorded
     np.testing.assert_array_equal(experiment.replay(stored, 100),
-                                  experiment.window_means(result.transformer_training[0][:100]))
+                                  window_means(result.transformer_training[0][:100], experiment.RECORD_WINDOW))
     with pytest.raises(ValueError, match="multiple of the record's window"):
         experiment.replay(stored, 150)
 

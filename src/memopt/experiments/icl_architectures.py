@@ -40,6 +40,7 @@ from memopt import claims, machine, plotting
 from memopt._checks import integer, real
 from memopt.backend import single_blas_thread
 from memopt.nets.in_context import InContextTransformer, fit_in_context
+from memopt.nets.training import window_means
 from memopt.nets.recurrent import InContextLSTM
 from memopt.optim.adaptive import Adam
 from memopt.optim.streaming import ExactLeastSquares, Kaczmarz, StreamingSGD
@@ -327,12 +328,6 @@ _NETWORKS = ("lstm", "transformer")
 _STREAMING = ("least_squares", "kaczmarz", "sgd")
 
 
-def window_means(history, window: int = RECORD_WINDOW) -> np.ndarray:
-    """Means of a loss over consecutive windows of ``window`` steps (a last partial one kept)."""
-    history = np.asarray(history, dtype=np.float64)
-    return np.asarray([history[i:i + window].mean() for i in range(0, history.size, window)])
-
-
 def record_of(result: Result) -> dict:
     """A run as a plain, storable record: its settings, every seed's test error curve of both
     networks (and the streaming methods' mean curves), the per-prompt errors after d examples,
@@ -349,7 +344,7 @@ def record_of(result: Result) -> dict:
         "checkpoints": {"steps": np.asarray(r.checkpoint_steps).tolist(),
                         "transformer": np.asarray(r.transformer_checkpoints).round(8).tolist()},
         "training": {"window": RECORD_WINDOW,
-                     **{name: [window_means(h).round(6).tolist() for h in getattr(r, f"{name}_training")]
+                     **{name: [window_means(h, RECORD_WINDOW).round(6).tolist() for h in getattr(r, f"{name}_training")]
                         for name in _NETWORKS}},
         "memory_floats": {"lstm_state": r.lstm_state, "least_squares": r.least_squares_memory,
                           "kaczmarz": r.kaczmarz_memory},

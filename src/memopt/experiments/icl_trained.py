@@ -35,6 +35,7 @@ from memopt import claims, machine, plotting
 from memopt._checks import integer
 from memopt.backend import single_blas_thread
 from memopt.nets.in_context import InContextTransformer, fit_in_context
+from memopt.nets.training import window_means
 from memopt.nets.probes import fit_probe
 from memopt.optim.adaptive import Adam
 from memopt.optim.newton import iterative_newton, least_squares_gd
@@ -344,18 +345,12 @@ _ARRAYS = ("newton_similarity", "gd_similarity", "gd_times", "model_errors",
            "conditioned_model_errors", "conditioned_newton_errors", "conditioned_gd_errors")
 
 
-def window_means(history, window: int = RECORD_WINDOW) -> np.ndarray:
-    """Means of the loss over consecutive windows of ``window`` steps (a last partial one kept)."""
-    history = np.asarray(history, dtype=np.float64)
-    return np.asarray([history[i:i + window].mean() for i in range(0, history.size, window)])
-
-
 def record_of(result: Result) -> dict:
     """A run as a plain, storable record: its settings, its loss (window means), every array
     the chapter plots and checks, the summary, and where, when and how long it ran."""
     return {
         "config": asdict(result.config),
-        "history": {"window": RECORD_WINDOW, "loss": window_means(result.history).round(6).tolist()},
+        "history": {"window": RECORD_WINDOW, "loss": window_means(result.history, RECORD_WINDOW).round(6).tolist()},
         "measurements": {name: np.asarray(getattr(result, name)).round(8).tolist() for name in _ARRAYS},
         "summary": summary(result),
         "machine": machine.description(),

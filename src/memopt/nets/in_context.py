@@ -7,7 +7,7 @@ Sharan 2024), and the training loop shared by every in-context regression model.
 
 of vectors in R^(d+1) (an x-token holds x_i and a zero, a y-token zeros and y_i), maps every
 token to the model width by one read-in linear layer, adds a learned position embedding,
-applies ``layers`` causal GPT-2 blocks (:class:`PreNormBlock`: layer norm before the attention
+applies ``layers`` causal GPT-2 blocks (:class:`~memopt.nets.layers.PreNormBlock`: layer norm before the attention
 and before the feed-forward part) and a final layer norm, and reads a scalar out at every
 x-token. The prediction at x_i sees x_1..x_i and y_1..y_{i-1} only, so one sequence trains
 t predictions at once, from 0 to t - 1 in-context examples. The final y_t is never seen, so the sequence stops at x_t.
@@ -26,31 +26,32 @@ from tqdm import trange
 
 from memopt._checks import integer
 from memopt.backend import single_blas_thread
-from memopt.nets.layers import CausalSelfAttention, FeedForward, LayerNorm, Linear
+from memopt.nets.layers import LayerNorm, Linear, PreNormBlock
 from memopt.nets.models import Network
 from memopt.nets.params import Parameters, normal
 from memopt.problems.icl import isotropic_prompts
 
 
-class PreNormBlock:
-    """A GPT-2 decoder block (Radford et al. 2019): the layer norm before each part,
-    a = x + Attention(LN(x)),  y = a + FeedForward(LN(a)),
-    so the residual stream itself is never normalised (the post-norm
-    :class:`~memopt.nets.layers.DecoderBlock` normalises it after each part)."""
-
-    def __init__(self, params: Parameters, name: str, width: int, heads: int):
-        self.attention_norm = LayerNorm(params, f"{name}.attention_norm", width)
-        self.attention = CausalSelfAttention(params, f"{name}.attention", width, heads)
-        self.feed_forward_norm = LayerNorm(params, f"{name}.feed_forward_norm", width)
-        self.feed_forward = FeedForward(params, f"{name}.feed_forward", width)
-
-    def forward(self, x):
-        a = x + self.attention.forward(self.attention_norm.forward(x))
-        return a + self.feed_forward.forward(self.feed_forward_norm.forward(a))
-
-    def backward(self, dy):
-        da = dy + self.feed_forward_norm.backward(self.feed_forward.backward(dy))
-        return da + self.attention_norm.backward(self.attention.backward(da))
+def check_prompts(xs, ys, *, dim: int, examples: int, exact: bool, xp, dtype):
+    """A batch of prompts, xs of shape (B, t, dim) and ys (B, t) with t = ``examples``
+    (``exact``) or 1 <= t <= ``examples``, real-valued and finite, as arrays of module ``xp``
+    and type ``dtype``; else a one-line TypeError or ValueError saying what is wrong."""
+    xs, ys = xp.asarray(xs), xp.asarray(ys)
+    for name, array in (("xs", xs), ("ys", ys)):
+        if array.dtype.kind != "f":
+            raise TypeError(f"{name} must be real-valued (a float array), got dtype {array.dtype}")
+    if xs.ndim != 3 or xs.shape[2] != dim or (exact and xs.shape[1] != examples):
+        t = examples if exact else "t"
+        raise ValueError(f"xs must have shape (batch, {t}, {dim}), got {xs.shape}")
+    if ys.shape != xs.shape[:2]:
+        raise ValueError(f"ys must have shape (batch, t) = {xs.shape[:2]}, got {ys.shape}")
+    if xs.shape[1] < 1 or xs.shape[0] < 1:
+        raise ValueError(f"need at least one prompt of at least one example, got shape {xs.shape}")
+    if xs.shape[1] > examples:
+        raise ValueError(f"prompts hold at most {examples} examples, got {xs.shape[1]}")
+    if not (bool(xp.isfinite(xs).all()) and bool(xp.isfinite(ys).all())):
+        raise ValueError("xs or ys contain NaN or infinite entries (they must be finite)")
+    return xs.astype(dtype, copy=False), ys.astype(dtype, copy=False)
 
 
 class InContextTransformer(Network):
@@ -82,17 +83,9 @@ class InContextTransformer(Network):
         self._setup(seed, dtype, device)
 
     def as_prompts(self, xs, ys):
-        """xs (B, t, d) and ys (B, t), finite, on the parameters' device and dtype."""
-        xp, dtype = self.xp, self.params.dtype
-        xs, ys = xp.asarray(xs), xp.asarray(ys)
-        if xs.dtype.kind != "f" or ys.dtype.kind != "f":
-            raise TypeError(f"xs and ys must be float arrays, got {xs.dtype} and {ys.dtype}")
-        if xs.ndim != 3 or xs.shape[1:] != (self.examples, self.dim) or ys.shape != xs.shape[:2]:
-            raise ValueError(f"xs must have shape (B, {self.examples}, {self.dim}) and ys (B, "
-                             f"{self.examples}), got {xs.shape} and {ys.shape}")
-        if not (bool(xp.isfinite(xs).all()) and bool(xp.isfinite(ys).all())):
-            raise ValueError("xs and ys must be finite (no NaN or infinity)")
-        return xs.astype(dtype, copy=False), ys.astype(dtype, copy=False)
+        """xs (B, t, d) and ys (B, t) with t = ``examples``, checked by :func:`check_prompts`."""
+        return check_prompts(xs, ys, dim=self.dim, examples=self.examples, exact=True,
+                             xp=self.xp, dtype=self.params.dtype)
 
     def tokens(self, xs, ys):
         """The (B, 2t - 1, d + 1) token sequence (x_1, 0), (0, y_1), ..., (x_t, 0)."""

@@ -316,3 +316,24 @@ class DecoderBlock:
         dx = self.attention.backward(dres)
         dx[:, dx.shape[1] - dres.shape[1]:] += dres
         return dx
+
+
+class PreNormBlock:
+    """A GPT-2 decoder block (Radford et al. 2019): the layer norm before each part,
+    a = x + Attention(LN(x)),  y = a + FeedForward(LN(a)),
+    so the residual stream itself is never normalised (the post-norm
+    :class:`~memopt.nets.layers.DecoderBlock` normalises it after each part)."""
+
+    def __init__(self, params: Parameters, name: str, width: int, heads: int):
+        self.attention_norm = LayerNorm(params, f"{name}.attention_norm", width)
+        self.attention = CausalSelfAttention(params, f"{name}.attention", width, heads)
+        self.feed_forward_norm = LayerNorm(params, f"{name}.feed_forward_norm", width)
+        self.feed_forward = FeedForward(params, f"{name}.feed_forward", width)
+
+    def forward(self, x):
+        a = x + self.attention.forward(self.attention_norm.forward(x))
+        return a + self.feed_forward.forward(self.feed_forward_norm.forward(a))
+
+    def backward(self, dy):
+        da = dy + self.feed_forward_norm.backward(self.feed_forward.backward(dy))
+        return da + self.attention_norm.backward(self.attention.backward(da))

@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from memopt._checks import integer
+from memopt.nets.in_context import check_prompts
 from memopt.nets.models import Network
 from memopt.nets.params import Parameters, constant, uniform
 
@@ -72,24 +73,10 @@ class InContextLSTM(Network):
         return 2 * self.hidden
 
     def as_prompts(self, xs, ys):
-        """Check a batch of prompts and return it as arrays of the parameters' dtype."""
-        xp = self.xp
-        xs, ys = xp.asarray(xs), xp.asarray(ys)
-        for name, array in (("xs", xs), ("ys", ys)):
-            if array.dtype.kind != "f":
-                raise TypeError(f"{name} must be real-valued (a float array), got dtype {array.dtype}")
-        if xs.ndim != 3 or xs.shape[2] != self.dim:
-            raise ValueError(f"xs must have shape (batch, t, {self.dim}), got {xs.shape}")
-        if ys.shape != xs.shape[:2]:
-            raise ValueError(f"ys must have shape (batch, t) = {xs.shape[:2]}, got {ys.shape}")
-        if xs.shape[1] < 1 or xs.shape[0] < 1:
-            raise ValueError(f"need at least one prompt of at least one example, got shape {xs.shape}")
-        if xs.shape[1] > self.examples:
-            raise ValueError(f"prompts hold at most {self.examples} examples, got {xs.shape[1]}")
-        if not (bool(xp.isfinite(xs).all()) and bool(xp.isfinite(ys).all())):
-            raise ValueError("xs or ys contain NaN or infinite entries")
-        dtype = self.params.dtype
-        return xs.astype(dtype, copy=False), ys.astype(dtype, copy=False)
+        """Check a batch of prompts of at most ``examples`` examples
+        (:func:`~memopt.nets.in_context.check_prompts`) and return it in the parameters' dtype."""
+        return check_prompts(xs, ys, dim=self.dim, examples=self.examples, exact=False,
+                             xp=self.xp, dtype=self.params.dtype)
 
     def forward(self, xs, ys):
         """Predictions (B, t): entry i is a read-out of the state after x_1, y_1, ..., x_i."""

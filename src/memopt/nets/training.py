@@ -217,3 +217,10 @@ def train(
             callback(done)
     bar.close()
     return history
+
+
+def window_means(history, window: int) -> np.ndarray:
+    """Means of a loss history over consecutive windows of ``window`` steps (a last partial
+    window kept): how a stored record keeps a long training curve short."""
+    history = np.asarray(history, dtype=np.float64)
+    return np.asarray([history[i:i + window].mean() for i in range(0, history.size, window)])
